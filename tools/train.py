@@ -1,0 +1,175 @@
+#!/usr/bin/python3
+"""Trains a char-level stacked-LSTM language model on a UTF-8 text file.
+
+The last --val-fraction of the text is held out for validation. Training uses
+truncated back-propagation through time over --batch-size parallel streams of
+the training text, carrying the LSTM state from one --seq-len chunk to the
+next (the char-rnn recipe). After every epoch the validation loss (nats/char)
+is printed and a resumable checkpoint is written to OUT/checkpoint.pt; the
+best model so far goes to OUT/best.pt. Export a package with tools/export.py.
+
+Run with Debian's interpreter: /usr/bin/python3 tools/train.py --help
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lstm_lm import LstmLM  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--text", required=True, help="UTF-8 training text")
+    p.add_argument("--out", required=True, help="directory for checkpoints")
+    p.add_argument("--embedding-dim", type=int, default=64)
+    p.add_argument("--hidden-size", type=int, default=512)
+    p.add_argument("--num-layers", type=int, default=2)
+    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--seq-len", type=int, default=128, help="BPTT length (default 128)")
+    p.add_argument("--batch-size", type=int, default=64, help="parallel streams (default 64)")
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--lr-final", type=float, default=1e-4,
+                   help="learning rate reached at the last epoch (cosine schedule)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--max-minutes", type=float, default=0,
+                   help="stop after this much training time (0 = no limit)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    return p.parse_args(argv)
+
+
+def load_text(path, val_fraction):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    vocab = sorted(set(text))
+    index = {ch: i for i, ch in enumerate(vocab)}
+    ids = torch.tensor([index[ch] for ch in text], dtype=torch.long)
+    n_val = int(len(ids) * val_fraction)
+    return vocab, ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+
+
+def streams(ids, batch):
+    """[T, batch]: the text cut into `batch` contiguous streams."""
+    t = len(ids) // batch
+    return ids[: t * batch].view(batch, t).t().contiguous()
+
+
+@torch.no_grad()
+def evaluate(model, ids, batch=16, seq_len=256):
+    """Mean negative log-likelihood (nats/char) of `ids`, state carried."""
+    model.eval()
+    data = streams(ids, batch)
+    state, total, count = None, 0.0, 0
+    for s in range(0, data.size(0) - 1, seq_len):
+        x = data[s: s + seq_len]
+        y = data[s + 1: s + 1 + seq_len]
+        x = x[: y.size(0)]
+        logits, state = model(x, state)
+        total += nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
+        count += y.numel()
+    model.train()
+    return total / count
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    else:
+        torch.set_num_threads(os.cpu_count())
+    torch.manual_seed(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    vocab, train_ids, val_ids = load_text(args.text, args.val_fraction)
+    print(f"corpus {args.text}: {len(train_ids) + len(val_ids):,} chars, vocab {len(vocab)}, "
+          f"train {len(train_ids):,}, validation {len(val_ids):,}", flush=True)
+
+    model = LstmLM(len(vocab), args.embedding_dim, args.hidden_size, args.num_layers,
+                   args.dropout)
+    params = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    ckpt_path = os.path.join(args.out, "checkpoint.pt")
+    start_epoch, best_val, history, train_seconds = 0, math.inf, [], 0.0
+    if args.resume and os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path)
+        if ck["vocab"] != vocab:
+            sys.exit("checkpoint vocabulary differs from this corpus")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        start_epoch, best_val = ck["epoch"], ck["best_val"]
+        history, train_seconds = ck["history"], ck["train_seconds"]
+        torch.set_rng_state(ck["rng"])
+        print(f"resumed from {ckpt_path} after epoch {start_epoch}", flush=True)
+    print(f"model: {args.num_layers}x{args.hidden_size} LSTM, embedding {args.embedding_dim}, "
+          f"{params:,} parameters", flush=True)
+
+    data = streams(train_ids, args.batch_size)
+    steps_per_epoch = (data.size(0) - 1) // args.seq_len
+    total_steps = steps_per_epoch * args.epochs
+    for epoch in range(start_epoch, args.epochs):
+        t0, state, run_loss = time.time(), None, 0.0
+        # A random shift per epoch so chunk boundaries move.
+        shift = int(torch.randint(0, args.seq_len, (1,)))
+        for step in range(steps_per_epoch):
+            g = epoch * steps_per_epoch + step
+            lr = args.lr_final + 0.5 * (args.lr - args.lr_final) * (
+                1 + math.cos(math.pi * g / total_steps))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            s = shift + step * args.seq_len
+            x = data[s: s + args.seq_len]
+            y = data[s + 1: s + 1 + args.seq_len]
+            if y.size(0) < x.size(0):
+                break
+            if state is not None:
+                state = tuple(t.detach() for t in state)
+            logits, state = model(x, state)
+            loss = nn.functional.cross_entropy(logits.reshape(-1, len(vocab)), y.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+            opt.step()
+            run_loss = loss.item() if step == 0 else 0.98 * run_loss + 0.02 * loss.item()
+            if step % 20 == 0 or step == steps_per_epoch - 1:
+                el = time.time() - t0
+                rate = (step + 1) * args.seq_len * args.batch_size / max(el, 1e-9)
+                sys.stderr.write(f"\repoch {epoch + 1}/{args.epochs} step {step + 1}/"
+                                 f"{steps_per_epoch} loss {run_loss:.3f} lr {lr:.2e} "
+                                 f"{rate:,.0f} chars/s ")
+                sys.stderr.flush()
+        sys.stderr.write("\n")
+        epoch_seconds = time.time() - t0
+        train_seconds += epoch_seconds
+        val = evaluate(model, val_ids)
+        history.append({"epoch": epoch + 1, "train_loss": round(run_loss, 4),
+                        "val_loss": round(val, 4), "seconds": round(epoch_seconds, 1)})
+        print(f"epoch {epoch + 1}: train {run_loss:.4f}  validation {val:.4f} nats/char  "
+              f"({epoch_seconds:.0f} s)", flush=True)
+        meta = {"vocab": vocab, "args": vars(args), "epoch": epoch + 1, "history": history,
+                "train_seconds": train_seconds, "corpus": os.path.basename(args.text),
+                "corpus_chars": len(train_ids) + len(val_ids)}
+        if val < best_val:
+            best_val = val
+            torch.save({**meta, "model": model.state_dict(), "val_loss": val},
+                       os.path.join(args.out, "best.pt"))
+        torch.save({**meta, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "best_val": best_val, "rng": torch.get_rng_state()}, ckpt_path)
+        if args.max_minutes and train_seconds > args.max_minutes * 60:
+            print(f"stopping: --max-minutes {args.max_minutes} reached", flush=True)
+            break
+    print(json.dumps({"best_val_loss": round(best_val, 4), "train_seconds": round(train_seconds)}))
+
+
+if __name__ == "__main__":
+    main()
