@@ -1,5 +1,6 @@
 #include "models/engine_factory.h"
 
+#include "models/onednn_engine.h"
 #include "models/reference_engine.h"
 
 namespace lstmserve {
@@ -26,7 +27,7 @@ absl::StatusOr<std::unique_ptr<InferenceEngine>> CreateEngine(EngineKind kind,
     case EngineKind::kReference:
       return CreateReferenceEngine(std::move(package), options);
     case EngineKind::kOneDnn:
-      return absl::UnimplementedError("the oneDNN engine is not built yet (issue 3)");
+      return CreateOneDnnEngine(std::move(package), options);
   }
   return absl::InvalidArgumentError("unknown engine kind");
 }

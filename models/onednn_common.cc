@@ -1,0 +1,121 @@
+#include "models/onednn_common.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace lstmserve::onednn {
+
+NumericFormat FormatFor(Precision precision) {
+  switch (precision) {
+    case Precision::kBF16:
+      return {dt::bf16, dt::bf16, 2};
+    case Precision::kInt8:
+      return {dt::u8, dt::s8, 1};
+    case Precision::kF32:
+      break;
+  }
+  return {dt::f32, dt::f32, 4};
+}
+
+void EncodeActivations(dt type, const float* src, int64_t n, void* dst) {
+  if (type == dt::f32) {
+    std::memcpy(dst, src, n * sizeof(float));
+  } else if (type == dt::bf16) {
+    uint16_t* out = static_cast<uint16_t*>(dst);
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &src[i], sizeof(bits));
+      bits += 0x7FFFu + ((bits >> 16) & 1u);  // round to nearest even
+      out[i] = static_cast<uint16_t>(bits >> 16);
+    }
+  } else {
+    uint8_t* out = static_cast<uint8_t*>(dst);
+    for (int64_t i = 0; i < n; ++i) {
+      const float q = std::nearbyint(kDataScale * src[i] + kDataShift);
+      out[i] = static_cast<uint8_t>(std::clamp(q, 0.0f, 255.0f));
+    }
+  }
+}
+
+void DecodeActivations(dt type, const void* src, int64_t n, float* dst) {
+  if (type == dt::f32) {
+    std::memcpy(dst, src, n * sizeof(float));
+  } else if (type == dt::bf16) {
+    const uint16_t* in = static_cast<const uint16_t*>(src);
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t bits = static_cast<uint32_t>(in[i]) << 16;
+      std::memcpy(&dst[i], &bits, sizeof(float));
+    }
+  } else {
+    const uint8_t* in = static_cast<const uint8_t*>(src);
+    for (int64_t i = 0; i < n; ++i) dst[i] = (in[i] - kDataShift) / kDataScale;
+  }
+}
+
+bool AlignedBuffer::Reserve(size_t bytes) {
+  if (bytes <= size_) return false;
+  const size_t rounded = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  data_.reset(static_cast<uint8_t*>(p));
+  size_ = rounded;
+  return true;
+}
+
+void Scratchpad::Bind(dnnl::memory* scratchpad_memory) {
+  buffer_.Reserve(std::max<size_t>(scratchpad_memory->get_desc().get_size(), 64));
+  if (scratchpad_memory->get_data_handle() != buffer_.data()) {
+    scratchpad_memory->set_data_handle(buffer_.data());
+  }
+}
+
+dnnl::primitive_attr UserScratchpadAttr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+std::string IsaName(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return absl::StrCat("isa 0x", absl::Hex(static_cast<int>(isa)));
+  }
+}
+
+absl::Status CheckCpuSupports(Precision precision) {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  auto has = [isa](dnnl::cpu_isa need) {
+    return (static_cast<int>(isa) & static_cast<int>(need)) == static_cast<int>(need);
+  };
+  // oneDNN runs bf16 only from AVX-512 (natively with AVX512_BF16, emulated
+  // on plain avx512_core). int8 has reference paths everywhere; creation
+  // failures are still caught and reported by the engine factory.
+  if (precision == Precision::kBF16 && !has(dnnl::cpu_isa::avx512_core)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("precision bf16 needs a CPU with AVX-512 (avx512_core or newer); oneDNN "
+                     "reports ",
+                     IsaName(isa), " here. Use precision f32 (or int8)."));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace lstmserve::onednn

@@ -1,0 +1,90 @@
+// Small pieces shared by the oneDNN engine's parts (models/onednn_engine.h):
+// the data types each Precision maps to, the int8 quantization constants,
+// activation encoding, an aligned growable buffer and the engine's single
+// user-mode scratchpad. Internal to the models layer.
+//
+// Functions here may throw dnnl::error; the engine catches it at its boundary.
+// Nothing here is thread-safe: one engine, one calling thread at a time.
+#ifndef LSTMSERVE_MODELS_ONEDNN_COMMON_H_
+#define LSTMSERVE_MODELS_ONEDNN_COMMON_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "models/engine.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace lstmserve::onednn {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+// How a Precision is stored. Activations (LSTM inputs/outputs and the h
+// state inside the primitives) use `data`; weights use `weights`. Cell
+// states, biases and log-probs are always f32.
+struct NumericFormat {
+  dt data;
+  dt weights;
+  size_t data_bytes;  // sizeof one activation element
+};
+NumericFormat FormatFor(Precision precision);
+
+// int8 activations are u8 = kDataScale * x + kDataShift (oneDNN's
+// set_rnn_data_qparams; x in [-1, 1] maps to [1, 127], which keeps
+// u8*s8 pair sums inside int16 on CPUs without VNNI). Weights are s8 with
+// one scale per output column: s8 = round(w * 127 / max|w|).
+inline constexpr float kDataScale = 63.0f;
+inline constexpr float kDataShift = 64.0f;
+inline constexpr float kWeightQuantMax = 127.0f;
+
+// Converts n f32 activations to `type` (f32 copy, bf16 round-to-nearest-even,
+// u8 quantized as above and clamped) and back.
+void EncodeActivations(dt type, const float* src, int64_t n, void* dst);
+void DecodeActivations(dt type, const void* src, int64_t n, float* dst);
+
+// A 64-byte-aligned byte buffer that only grows. Growing discards contents.
+class AlignedBuffer {
+ public:
+  uint8_t* data() { return data_.get(); }
+  size_t size() const { return size_; }
+  // Makes size() >= bytes; returns true if the storage moved.
+  bool Reserve(size_t bytes);
+
+ private:
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, Free> data_;
+  size_t size_ = 0;
+};
+
+// The one scratchpad all of an engine's primitives use
+// (scratchpad_mode::user): primitives run one after another on the calling
+// thread, so they can share it. Binds it to a primitive's scratchpad memory
+// right before execution, growing it if needed.
+class Scratchpad {
+ public:
+  void Bind(dnnl::memory* scratchpad_memory);
+  size_t size() const { return buffer_.size(); }
+
+ private:
+  AlignedBuffer buffer_;
+};
+
+// Primitive attributes every engine primitive starts from.
+dnnl::primitive_attr UserScratchpadAttr();
+
+// "avx512_core_bf16" etc. for error messages.
+std::string IsaName(dnnl::cpu_isa isa);
+
+// OK if this CPU (as oneDNN sees it) can run `precision`, else
+// FAILED_PRECONDITION naming the precision, the ISA and the alternative.
+absl::Status CheckCpuSupports(Precision precision);
+
+}  // namespace lstmserve::onednn
+
+#endif  // LSTMSERVE_MODELS_ONEDNN_COMMON_H_

@@ -1,0 +1,44 @@
+// OneDnnEngine: the fast InferenceEngine (models/engine.h), built on oneDNN's
+// LSTM, matmul and logsoftmax primitives (Debian's libdnnl 2.6).
+//
+//   tokens -> embedding table -> LSTM primitive(s) (models/onednn_lstm_stack.h)
+//          -> matmul head + log-softmax (models/onednn_head.h) -> log-probs
+//
+// - Weights are reordered once into oneDNN's preferred layout; one copy
+//   serves every batch size and prompt length. The package's f32 tensors are
+//   released after packing.
+// - Step(N) runs one T=1 pass over all N sequences; Prefill runs prompts with
+//   T > 1: all prompts together in chunks of a power-of-two number of steps
+//   (a prompt that ends leaves the group), with the chunk bounded so the
+//   scratchpad stays near 64 MiB. Primitives are created on first use per
+//   (T, N) and cached: the first call at a new N costs ~0.3-0.6 ms extra per
+//   primitive (see bench/engine_bench.cc).
+// - Precisions: f32, bf16 (bf16 weights and h, f32 cell state), int8 (u8
+//   activations, s8 weights with one scale per gate row; head s8 per vocab
+//   column). A precision this CPU cannot run fails at creation with
+//   FAILED_PRECONDITION.
+// - Threads: EngineOptions.threads (0 = all cores). Debian's oneDNN uses
+//   OpenMP, so each Step/Prefill calls omp_set_num_threads(threads) on the
+//   calling thread; that setting stays with the thread afterwards.
+// - All primitives use scratchpad_mode::user with one engine-owned
+//   scratchpad, so the engine may be called from a thread other than the one
+//   that created it (one thread at a time: it is not thread-safe).
+// - oneDNN errors (dnnl::error) become INTERNAL statuses; after one, the
+//   states passed to that call are unspecified.
+#ifndef LSTMSERVE_MODELS_ONEDNN_ENGINE_H_
+#define LSTMSERVE_MODELS_ONEDNN_ENGINE_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "models/engine.h"
+#include "models/model_package.h"
+
+namespace lstmserve {
+
+absl::StatusOr<std::unique_ptr<InferenceEngine>> CreateOneDnnEngine(ModelPackage package,
+                                                                    const EngineOptions& options);
+
+}  // namespace lstmserve
+
+#endif  // LSTMSERVE_MODELS_ONEDNN_ENGINE_H_
