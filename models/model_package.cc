@@ -1,6 +1,7 @@
 #include "models/model_package.h"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -14,10 +15,20 @@ namespace lstmserve {
 namespace {
 
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path, int64_t limit) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open (missing file?)"));
+  }
+  // A directory opens as a stream but reports a bogus size; reject it by kind.
+  if (!std::filesystem::is_regular_file(status)) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": not a regular file"));
+  }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open (missing file?)"));
+  if (!in) return absl::FailedPreconditionError(absl::StrCat(path, ": cannot open"));
   in.seekg(0, std::ios::end);
   const int64_t size = in.tellg();
+  if (size < 0) return absl::FailedPreconditionError(absl::StrCat(path, ": cannot read size"));
   if (size > limit) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": ", size, " bytes exceeds the limit of ", limit));
@@ -73,6 +84,13 @@ int64_t ModelPackage::ParameterCount() const {
 }
 
 absl::StatusOr<ModelPackage> LoadModelPackage(const std::string& directory) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(directory, ec)) {
+    return std::filesystem::exists(directory, ec)
+               ? absl::FailedPreconditionError(absl::StrCat(directory, ": not a directory"))
+               : absl::NotFoundError(
+                     absl::StrCat(directory, ": model package directory not found"));
+  }
   ModelPackage pkg;
   pkg.directory = directory;
   const std::string config_path = absl::StrCat(directory, "/", kConfigFileName);

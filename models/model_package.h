@@ -52,6 +52,8 @@ inline constexpr char kWeightsFileName[] = "model.safetensors";
 // Loads and validates the package in `directory`. Errors name the file, the
 // tensor and what was expected versus found:
 //   NOT_FOUND           a missing directory or file;
+//   FAILED_PRECONDITION a path of the wrong kind (a directory where a file
+//                       belongs) or an I/O failure;
 //   INVALID_ARGUMENT    anything malformed (JSON, header, offsets, tensor set,
 //                       shapes, dtypes, NaN/Inf, vocabulary).
 absl::StatusOr<ModelPackage> LoadModelPackage(const std::string& directory);

@@ -172,10 +172,12 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::FromBytes(cons
       if (!d.is_number_unsigned() || d.get<uint64_t>() > (1ull << 40)) {
         return Invalid(file->source_, absl::StrCat(where, " has a bad dimension ", d.dump()));
       }
-      numel *= d.get<uint64_t>();
-      if (numel > (1ull << 40)) {
+      // Checked before multiplying: [2^32, 2^32] would wrap to 0 elements.
+      const uint64_t dim = d.get<uint64_t>();
+      if (dim != 0 && numel > (1ull << 40) / dim) {
         return Invalid(file->source_, absl::StrCat(where, " is impossibly large"));
       }
+      numel *= dim;
       view.shape.push_back(static_cast<int64_t>(d.get<uint64_t>()));
     }
     const json& off = info.at("data_offsets");
@@ -186,7 +188,11 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::FromBytes(cons
     }
     const uint64_t begin = off[0].get<uint64_t>();
     const uint64_t end = off[1].get<uint64_t>();
-    if (begin > end || end > data_size) {
+    if (begin > end) {
+      return Invalid(file->source_, absl::StrCat(where, " data_offsets [", begin, ", ", end,
+                                                 "] end before they begin"));
+    }
+    if (end > data_size) {
       return Invalid(file->source_,
                      absl::StrCat(where, " data_offsets [", begin, ", ", end,
                                   "] lie outside the data section of ", data_size, " bytes"));
@@ -207,14 +213,17 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::FromBytes(cons
   std::vector<size_t> order(ranges.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a] < ranges[b]; });
+  // Compare each range with the furthest-reaching earlier one (not just its
+  // sorted neighbour, which may be an empty tensor inside a larger one).
+  size_t reach = order.empty() ? 0 : order[0];
   for (size_t k = 1; k < order.size(); ++k) {
-    const auto& prev = ranges[order[k - 1]];
     const auto& cur = ranges[order[k]];
-    if (cur.first < prev.second && cur.second > cur.first) {
+    if (cur.first < ranges[reach].second && cur.second > cur.first) {
       return Invalid(file->source_,
-                     absl::StrCat("tensors \"", range_names[order[k - 1]], "\" and \"",
+                     absl::StrCat("tensors \"", range_names[reach], "\" and \"",
                                   range_names[order[k]], "\" overlap in the data section"));
     }
+    if (cur.second > ranges[reach].second) reach = order[k];
   }
   return file;
 }

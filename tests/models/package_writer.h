@@ -34,6 +34,8 @@ struct RawTensor {
 // A package before it is written. Tests edit any field, then call Write.
 struct PackageSpec {
   nlohmann::json config;            // config.json contents
+  // If set, written to config.json verbatim instead of `config`.
+  std::optional<std::string> config_bytes;
   std::vector<RawTensor> tensors;   // in file order
   // If set, written to model.safetensors verbatim instead of `tensors`.
   std::optional<std::string> safetensors_bytes;
@@ -93,7 +95,10 @@ inline std::vector<RawTensor> PackageTensors(const ModelWeights& w) {
 }
 
 inline PackageSpec SpecFromPackage(const ModelPackage& p) {
-  return PackageSpec{ConfigJson(p.config), PackageTensors(p.weights)};
+  PackageSpec spec;
+  spec.config = ConfigJson(p.config);
+  spec.tensors = PackageTensors(p.weights);
+  return spec;
 }
 
 inline RawTensor* FindTensor(PackageSpec* spec, const std::string& name) {
@@ -145,7 +150,8 @@ inline std::string ReadFileOrDie(const std::string& path) {
 inline void WritePackage(const PackageSpec& spec, const std::string& dir) {
   std::filesystem::create_directories(dir);
   if (spec.write_config) {
-    WriteFileOrDie(absl::StrCat(dir, "/", kConfigFileName), spec.config.dump(1));
+    WriteFileOrDie(absl::StrCat(dir, "/", kConfigFileName),
+                   spec.config_bytes ? *spec.config_bytes : spec.config.dump(1));
   }
   if (spec.write_weights) {
     WriteFileOrDie(absl::StrCat(dir, "/", kWeightsFileName),

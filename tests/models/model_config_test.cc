@@ -1,0 +1,141 @@
+// ParseModelConfig: the config.json contract (models/FORMAT.md): required
+// fields, limits, tokenizers, and metadata pass-through.
+#include "models/model_config.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace lstmserve {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+json Valid() {
+  return json::parse(R"({
+    "format": "lstmserve-lm", "format_version": 1, "name": "m",
+    "tokenizer": {"type": "char", "vocab": ["a", "é", "ß", "中", "🙂", "\n", "\"", "\u0000"]},
+    "embedding_dim": 5, "hidden_size": 13, "num_layers": 2,
+    "corpus": "tiny.txt", "validation_loss_nats_per_char": 1.5
+  })");
+}
+
+absl::StatusOr<ModelConfig> Parse(const json& j) { return ParseModelConfig(j.dump(), "cfg.json"); }
+
+void ExpectInvalid(const json& j, const std::string& message_part) {
+  auto c = Parse(j);
+  ASSERT_FALSE(c.ok()) << "accepted " << j.dump();
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("cfg.json: "));
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr(message_part));
+}
+
+TEST(ModelConfig, ParsesAValidCharConfig) {
+  auto c = Parse(Valid());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->name, "m");
+  EXPECT_EQ(c->tokenizer.type, TokenizerType::kChar);
+  EXPECT_EQ(c->tokenizer.vocab,
+            (std::vector<char32_t>{U'a', U'é', U'ß', U'中', U'🙂', U'\n', U'"', U'\0'}));
+  EXPECT_EQ(c->vocab_size, 8);
+  EXPECT_EQ(c->embedding_dim, 5);
+  EXPECT_EQ(c->hidden_size, 13);
+  EXPECT_EQ(c->num_layers, 2);
+  EXPECT_EQ(json::parse(c->metadata_json),
+            json::parse(R"({"corpus": "tiny.txt", "validation_loss_nats_per_char": 1.5})"));
+}
+
+TEST(ModelConfig, ParsesAByteConfig) {
+  json j = Valid();
+  j["tokenizer"] = {{"type", "byte"}};
+  auto c = Parse(j);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->tokenizer.type, TokenizerType::kByte);
+  EXPECT_EQ(c->vocab_size, 256);
+  EXPECT_TRUE(c->tokenizer.vocab.empty());
+}
+
+TEST(ModelConfig, RejectsWrongFormat) {
+  auto text = ParseModelConfig("{\"format\": ", "cfg.json");
+  EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(text.status().message()), HasSubstr("cfg.json: unreadable JSON"));
+  ExpectInvalid(json::array(), "top level must be a JSON object");
+  json j = Valid();
+  j["format"] = "lstmserve";
+  ExpectInvalid(j, "field \"format\" must be \"lstmserve-lm\", found \"lstmserve\"");
+  j.erase("format");
+  ExpectInvalid(j, "field \"format\" must be \"lstmserve-lm\", found nothing");
+  for (const json& version : {json(0), json(2), json("1"), json(nullptr)}) {
+    j = Valid();
+    j["format_version"] = version;
+    ExpectInvalid(j, "field \"format_version\" must be 1, found " + version.dump());
+  }
+}
+
+TEST(ModelConfig, RejectsMissingOrInvalidFields) {
+  for (const char* key : {"embedding_dim", "hidden_size", "num_layers"}) {
+    SCOPED_TRACE(key);
+    json j = Valid();
+    j.erase(key);
+    ExpectInvalid(j, std::string("missing field \"") + key + "\"");
+    j[key] = 0;
+    ExpectInvalid(j, std::string("field \"") + key + "\" = 0 is outside [1, ");
+    j[key] = -3;
+    ExpectInvalid(j, "= -3 is outside");
+    j[key] = 4.5;
+    ExpectInvalid(j, std::string("field \"") + key + "\" must be an integer, found 4.5");
+    j[key] = "4";
+    ExpectInvalid(j, "must be an integer, found \"4\"");
+  }
+  json j = Valid();
+  j["hidden_size"] = kMaxWidth + 1;
+  ExpectInvalid(j, "\"hidden_size\" = 65537 is outside [1, 65536]");
+  j = Valid();
+  j["num_layers"] = kMaxLayers + 1;
+  ExpectInvalid(j, "\"num_layers\" = 65 is outside [1, 64]");
+  j = Valid();
+  j.erase("name");
+  ExpectInvalid(j, "field \"name\" must be a non-empty string");
+  j["name"] = "";
+  ExpectInvalid(j, "field \"name\" must be a non-empty string");
+  j["name"] = 3;
+  ExpectInvalid(j, "field \"name\" must be a non-empty string");
+}
+
+TEST(ModelConfig, RejectsBadTokenizers) {
+  json j = Valid();
+  j.erase("tokenizer");
+  ExpectInvalid(j, "missing field \"tokenizer\"");
+  j["tokenizer"] = "char";
+  ExpectInvalid(j, "field \"tokenizer\" must be an object");
+  j["tokenizer"] = {{"vocab", {"a"}}};
+  ExpectInvalid(j, "tokenizer.type");
+  j["tokenizer"] = {{"type", "wordpiece"}};
+  ExpectInvalid(j, "tokenizer.type \"wordpiece\" is not supported");
+  j["tokenizer"] = {{"type", "char"}};
+  ExpectInvalid(j, "char tokenizer needs an array \"tokenizer.vocab\"");
+  j["tokenizer"] = {{"type", "char"}, {"vocab", json::array()}};
+  ExpectInvalid(j, "tokenizer.vocab has 0 entries");
+}
+
+TEST(ModelConfig, RejectsBadVocabEntries) {
+  auto with_entry = [](const json& entry) {
+    json j = Valid();
+    j["tokenizer"]["vocab"][2] = entry;
+    return j;
+  };
+  ExpectInvalid(with_entry("a"), "tokenizer.vocab[2] = \"a\" duplicates an earlier entry");
+  ExpectInvalid(with_entry("🙂"), "tokenizer.vocab[4] = \"🙂\" duplicates");
+  ExpectInvalid(with_entry("ab"), "tokenizer.vocab[2] = \"ab\" must be exactly one Unicode code "
+                                  "point, found 2");
+  ExpectInvalid(with_entry("e\u0301"), "must be exactly one Unicode code point, found 2");
+  ExpectInvalid(with_entry("🇫🇷"), "found 2");
+  ExpectInvalid(with_entry(""), "tokenizer.vocab[2] = \"\" must be exactly one Unicode code point");
+  ExpectInvalid(with_entry(7), "tokenizer.vocab[2] is not a string");
+}
+
+}  // namespace
+}  // namespace lstmserve
