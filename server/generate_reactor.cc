@@ -1,0 +1,135 @@
+#include "server/generate_reactor.h"
+
+#include <utility>
+
+#include "server/status_util.h"
+
+namespace lstmserve {
+namespace {
+
+// Appends `from` to `into`: text concatenates, tokens append, the final
+// fields (set only on the last message) are taken over.
+void Merge(v1::GenerateResponse from, v1::GenerateResponse* into) {
+  into->mutable_text()->append(from.text());
+  for (auto& t : *from.mutable_tokens()) *into->add_tokens() = std::move(t);
+  if (from.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) {
+    into->set_finish_reason(from.finish_reason());
+  }
+  if (from.has_usage()) *into->mutable_usage() = std::move(*from.mutable_usage());
+  if (from.seed() != 0) into->set_seed(from.seed());
+}
+
+}  // namespace
+
+void GenerateReactor::Submit(std::unique_ptr<GenerationJob> job) {
+  if (absl::Status s = scheduler_->SubmitGeneration(std::move(job)); !s.ok()) Reject(s);
+}
+
+void GenerateReactor::Reject(const absl::Status& status) {
+  {
+    absl::MutexLock lock(&mu_);
+    finished_ = true;
+  }
+  Finish(ToGrpcStatus(status));
+}
+
+void GenerateReactor::Queue(v1::GenerateResponse message, int tokens) {
+  pending_tokens_.fetch_add(tokens, std::memory_order_relaxed);
+  if (pending_.empty()) {
+    pending_.push_back(std::move(message));
+    pending_counts_.push_back(tokens);
+  } else {
+    Merge(std::move(message), &pending_.back());
+    pending_counts_.back() += tokens;
+  }
+}
+
+GenerateReactor::Next GenerateReactor::NextLocked() {
+  Next next;
+  if (write_in_flight_ || finished_) return next;
+  if (!pending_.empty() && !cancelled()) {
+    writing_ = std::move(pending_.front());
+    writing_tokens_ = pending_counts_.front();
+    pending_.pop_front();
+    pending_counts_.pop_front();
+    write_in_flight_ = true;
+    next.write = &writing_;
+  } else if (final_status_.has_value()) {
+    finished_ = true;
+    next.finish = *final_status_;
+  }
+  return next;
+}
+
+void GenerateReactor::Run(const Next& next) {
+  // Outside mu_: these may run reactions. After Finish, `this` may be gone.
+  if (next.write != nullptr) {
+    StartWrite(next.write);
+  } else if (next.finish.has_value()) {
+    Finish(*next.finish);
+  }
+}
+
+void GenerateReactor::Send(v1::GenerateResponse delta, int tokens) {
+  Next next;
+  {
+    absl::MutexLock lock(&mu_);
+    if (cancelled() || final_status_.has_value()) return;
+    Queue(std::move(delta), tokens);
+    next = NextLocked();
+  }
+  Run(next);
+}
+
+void GenerateReactor::Close(v1::GenerateResponse last, const absl::Status& status) {
+  Next next;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!cancelled()) Queue(std::move(last), 0);
+    final_status_ = ToGrpcStatus(status);
+    next = NextLocked();
+  }
+  Run(next);
+}
+
+void GenerateReactor::OnWriteDone(bool ok) {
+  Next next;
+  bool wake = false;
+  {
+    absl::MutexLock lock(&mu_);
+    write_in_flight_ = false;
+    const int before = pending_tokens_.fetch_sub(writing_tokens_, std::memory_order_relaxed);
+    writing_tokens_ = 0;
+    if (!ok) {
+      // The stream is broken (client gone): stop generating for it.
+      cancelled_.store(true, std::memory_order_relaxed);
+      pending_.clear();
+      pending_counts_.clear();
+      pending_tokens_.store(0, std::memory_order_relaxed);
+    }
+    // Tell the scheduler when a paused sequence can resume, or must end.
+    const bool open = !final_status_.has_value();
+    wake = open && scheduler_ != nullptr &&
+           (!ok || (before > scheduler_->resume_threshold() &&
+                    pending_tokens_.load(std::memory_order_relaxed) <=
+                        scheduler_->resume_threshold()));
+    next = NextLocked();
+  }
+  if (wake) scheduler_->Wake();
+  Run(next);
+}
+
+void GenerateReactor::OnCancel() {
+  cancelled_.store(true, std::memory_order_relaxed);
+  Next next;
+  {
+    absl::MutexLock lock(&mu_);
+    next = NextLocked();  // finishes now if Close already came
+  }
+  if (!next.finish.has_value() && scheduler_ != nullptr) scheduler_->Wake();
+  Run(next);
+}
+
+void GenerateReactor::OnDone() { delete this; }
+
+}  // namespace lstmserve

@@ -1,0 +1,87 @@
+// GenerateReactor: the server side of one Generate stream (gRPC callback
+// API). It hands its GenerationJob to the model's scheduler and is that
+// job's GenerationSink: the scheduler thread posts text with Send/Close, the
+// reactor queues it and writes it, one write in flight at a time, the next
+// started from OnWriteDone. Reactions never block or compute.
+//
+// Backpressure: output that is not yet written is merged into one pending
+// message, so a slow reader receives bigger messages rather than more of
+// them. When its pending tokens reach SchedulerOptions::max_pending_tokens
+// the scheduler pauses the sequence (it keeps its slot and state but skips
+// Steps, so the batch never waits for it) and resumes it once the reader has
+// drained to half of that; the deadline still applies while paused.
+//
+// Lifetime: created by the service, deleted by OnDone. After a successful
+// Submit the scheduler holds the sink until Close, and the reactor calls
+// Finish only after Close, so it never dies under the scheduler.
+// Thread-safe: sink calls (scheduler thread) and reactions (gRPC threads)
+// meet under mu_.
+#ifndef LSTMSERVE_SERVER_GENERATE_REACTOR_H_
+#define LSTMSERVE_SERVER_GENERATE_REACTOR_H_
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "lstmserve/v1/lstmserve.pb.h"
+#include "server/generation.h"
+#include "server/scheduler.h"
+
+namespace lstmserve {
+
+class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateResponse>,
+                              public GenerationSink {
+ public:
+  // `scheduler` (borrowed; outlives every RPC) runs the job; null for a
+  // reactor that will only Reject.
+  explicit GenerateReactor(ModelScheduler* scheduler) : scheduler_(scheduler) {}
+
+  // Queues `job` (job->sink must be this) on the scheduler; if the scheduler
+  // refuses it, ends the RPC with that status.
+  void Submit(std::unique_ptr<GenerationJob> job);
+  // Ends the RPC at once with `status` (invalid request, draining...).
+  void Reject(const absl::Status& status);
+
+  // GenerationSink (scheduler thread).
+  void Send(v1::GenerateResponse delta, int tokens) override;
+  void Close(v1::GenerateResponse last, const absl::Status& status) override;
+  bool cancelled() const override { return cancelled_.load(std::memory_order_relaxed); }
+  int pending_tokens() const override { return pending_tokens_.load(std::memory_order_relaxed); }
+
+  // Reactions (gRPC threads).
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  // What to do once mu_ is released: at most one of the two.
+  struct Next {
+    const v1::GenerateResponse* write = nullptr;
+    std::optional<grpc::Status> finish;
+  };
+  void Queue(v1::GenerateResponse message, int tokens) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Next NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Run(const Next& next);
+
+  ModelScheduler* const scheduler_;
+  std::atomic<bool> cancelled_{false};
+  std::atomic<int> pending_tokens_{0};  // tokens in pending_ and writing_
+
+  absl::Mutex mu_;
+  std::deque<v1::GenerateResponse> pending_ ABSL_GUARDED_BY(mu_);  // at most one, see Queue
+  std::deque<int> pending_counts_ ABSL_GUARDED_BY(mu_);
+  v1::GenerateResponse writing_ ABSL_GUARDED_BY(mu_);  // the write in flight
+  int writing_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);  // set by Close
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish called
+};
+
+}  // namespace lstmserve
+
+#endif  // LSTMSERVE_SERVER_GENERATE_REACTOR_H_

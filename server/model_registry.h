@@ -1,0 +1,74 @@
+// ModelRegistry: the loaded models by name, each with its tokenizer, its
+// scheduler (which owns the engine) and its ListModels description. The set
+// of models is fixed at Create; lookups are thread-safe.
+#ifndef LSTMSERVE_SERVER_MODEL_REGISTRY_H_
+#define LSTMSERVE_SERVER_MODEL_REGISTRY_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "lstmserve/v1/lstmserve.pb.h"
+#include "models/engine.h"
+#include "models/engine_factory.h"
+#include "models/tokenizer.h"
+#include "server/options.h"
+#include "server/scheduler.h"
+
+namespace lstmserve {
+
+// An engine ready to serve under `name`.
+struct NamedEngine {
+  std::string name;
+  std::unique_ptr<InferenceEngine> engine;
+};
+
+// A --model NAME=DIR flag value.
+struct ModelSpec {
+  std::string name;
+  std::string directory;
+};
+// Parses "NAME=DIR"; INVALID_ARGUMENT naming the flag value otherwise.
+absl::StatusOr<ModelSpec> ParseModelSpec(absl::string_view flag_value);
+
+// Loads each package and builds its engine; the first failure is returned
+// (naming the model), so a server never starts with a model missing or on
+// another engine than asked for.
+absl::StatusOr<std::vector<NamedEngine>> LoadEngines(const std::vector<ModelSpec>& specs,
+                                                     EngineKind kind,
+                                                     const EngineOptions& options);
+
+class ModelRegistry {
+ public:
+  struct Model {
+    std::string name;
+    std::unique_ptr<Tokenizer> tokenizer;
+    std::unique_ptr<ModelScheduler> scheduler;  // destroyed before tokenizer
+    v1::ModelInfo info;
+  };
+
+  // Starts one scheduler per engine. Names must be unique and non-empty.
+  // `observer` (may be null) is borrowed and outlives the registry.
+  static absl::StatusOr<std::unique_ptr<ModelRegistry>> Create(
+      std::vector<NamedEngine> engines, const SchedulerOptions& options,
+      SchedulerObserver* observer = nullptr);
+
+  // NOT_FOUND naming the model and the loaded ones.
+  absl::StatusOr<Model*> Find(absl::string_view name) const;
+  const std::vector<std::unique_ptr<Model>>& models() const { return models_; }
+
+  // True when every scheduler went idle before `deadline`.
+  bool WaitUntilIdle(absl::Time deadline);
+  // Stops every scheduler (ModelScheduler::Stop).
+  void StopAll(const absl::Status& status);
+
+ private:
+  ModelRegistry() = default;
+  std::vector<std::unique_ptr<Model>> models_;
+};
+
+}  // namespace lstmserve
+
+#endif  // LSTMSERVE_SERVER_MODEL_REGISTRY_H_

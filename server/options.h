@@ -1,0 +1,50 @@
+// Typed options of the serving layer, with their defaults. Filled from flags
+// only in server/main.cc; tests build them directly. Plain values.
+#ifndef LSTMSERVE_SERVER_OPTIONS_H_
+#define LSTMSERVE_SERVER_OPTIONS_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace lstmserve {
+
+// Per-request limits: requests beyond them get INVALID_ARGUMENT naming the
+// field, the value and the limit.
+struct RequestLimits {
+  int max_prompt_tokens = 4096;  // prompt (Generate) or context + text (Score, Embed)
+  int max_tokens_limit = 4096;   // GenerateRequest.max_tokens
+  int max_stop_strings = 8;      // GenerateRequest.stop entries
+  int max_stop_length = 64;      // bytes per stop string
+  int max_logprobs = 20;         // GenerateRequest.logprobs
+};
+
+// One model's scheduling loop (server/scheduler.h).
+struct SchedulerOptions {
+  // Active sequences advanced together by one engine Step (also the largest
+  // Prefill batch). Clamped to the engine's max_batch().
+  int max_batch = 64;
+  // Requests waiting for a slot; one more gets RESOURCE_EXHAUSTED at once.
+  int max_queue = 256;
+  // Generated tokens a stream may have queued for a slow reader before its
+  // sequence pauses (stays in its slot, skips Steps) until the reader drains
+  // the queue to half of this. Bounds per-stream memory.
+  int max_pending_tokens = 256;
+};
+
+struct ServerOptions {
+  // gRPC listen address; port 0 picks a free port (LanguageModelServer::port).
+  std::string listen = "0.0.0.0:50051";
+  // Prometheus exposer address (stored; the metrics issue serves it).
+  std::string metrics_listen;
+  // On Shutdown, in-flight streams may run this long before being ended.
+  absl::Duration shutdown_grace = absl::Seconds(30);
+  // Run a short generation through each model before reporting SERVING.
+  bool warm_up = true;
+  SchedulerOptions scheduler;
+  RequestLimits limits;
+};
+
+}  // namespace lstmserve
+
+#endif  // LSTMSERVE_SERVER_OPTIONS_H_

@@ -1,0 +1,155 @@
+// Start here (server layer): ModelScheduler runs one model's engine on its
+// own thread with continuous batching. Each loop iteration
+//   1. admits queued work: new generations (while batch slots are free) and
+//      Score/Embed requests, prefilled together in one batched Prefill;
+//   2. ends sequences that were cancelled, passed their deadline, or
+//      finished; pauses those whose reader is behind (see
+//      SchedulerOptions::max_pending_tokens) and resumes them when it catches up;
+//   3. advances every other active sequence by one token in ONE engine Step,
+//      samples each with its own Sampler and posts the text to its sink.
+// A new request therefore joins at the next step, and no request waits for
+// another to finish.
+//
+// Thread-safety: Submit*, Wake, WaitUntilIdle, load and Stop are
+// thread-safe and never wait for inference (they take a short lock). The
+// engine, the sequences and every sink/callback invocation live on the
+// scheduler thread.
+#ifndef LSTMSERVE_SERVER_SCHEDULER_H_
+#define LSTMSERVE_SERVER_SCHEDULER_H_
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "models/engine.h"
+#include "models/tokenizer.h"
+#include "server/generation.h"
+#include "server/options.h"
+#include "server/scheduler_observer.h"
+#include "server/sequence.h"
+
+namespace lstmserve {
+
+struct ScoreResult {
+  std::vector<int32_t> token_ids;   // the scored tokens
+  std::vector<float> logprobs;      // one per scored token
+  double total = 0.0;
+};
+// Called once, on the scheduler thread; must not block.
+using ScoreDone = std::function<void(absl::StatusOr<ScoreResult>)>;
+using EmbedDone = std::function<void(absl::StatusOr<SequenceState>)>;
+
+class ModelScheduler {
+ public:
+  // Starts the scheduling thread. Owns `engine`; `tokenizer` and `observer`
+  // (may be null) are borrowed and must outlive the scheduler.
+  static absl::StatusOr<std::unique_ptr<ModelScheduler>> Create(
+      std::string model_name, std::unique_ptr<InferenceEngine> engine,
+      const Tokenizer* tokenizer, const SchedulerOptions& options,
+      SchedulerObserver* observer = nullptr);
+  // Stops (as Stop with UNAVAILABLE) if not stopped yet.
+  ~ModelScheduler();
+
+  ModelScheduler(const ModelScheduler&) = delete;
+  ModelScheduler& operator=(const ModelScheduler&) = delete;
+
+  // Queues a generation. OK: the scheduler owns the job and will call
+  // job->sink->Close exactly once. Otherwise the job is dropped without
+  // touching its sink and the caller ends the RPC: RESOURCE_EXHAUSTED when
+  // max_queue requests already wait, UNAVAILABLE after Stop.
+  absl::Status SubmitGeneration(std::unique_ptr<GenerationJob> job);
+  // Scores tokens[first_scored..] given the tokens before each (1 <=
+  // first_scored <= tokens.size()). OK: `done` will be called once.
+  absl::Status SubmitScore(std::vector<int32_t> tokens, int first_scored, ScoreDone done);
+  // The state after `tokens`, from zeros. OK: `done` will be called once.
+  absl::Status SubmitEmbed(std::vector<int32_t> tokens, EmbedDone done);
+
+  // Makes the loop look at its queue and sequences now (after a
+  // cancellation, or when a paused stream's reader caught up).
+  void Wake();
+  // A stream's sink calls Wake when its pending tokens fall to this.
+  int resume_threshold() const { return options_.max_pending_tokens / 2; }
+
+  // Waits until nothing is queued or running, or `deadline`; true if idle.
+  bool WaitUntilIdle(absl::Time deadline);
+  // Ends every queued and active request with `status` (generations get
+  // FINISH_REASON_SHUTDOWN) and joins the thread. Later submissions get
+  // UNAVAILABLE. Idempotent.
+  void Stop(const absl::Status& status);
+
+  struct Load {
+    int queued = 0;
+    int busy = 0;  // admitted and not finished
+  };
+  Load load() const;
+  const std::string& model_name() const { return model_name_; }
+  int max_batch() const { return options_.max_batch; }
+
+ private:
+  struct ScoreWork {
+    std::vector<int32_t> tokens;
+    int first_scored = 1;
+    ScoreDone done;
+  };
+  struct EmbedWork {
+    std::vector<int32_t> tokens;
+    EmbedDone done;
+  };
+  // One queued request: exactly one member is set.
+  struct Work {
+    std::unique_ptr<GenerationJob> generation;
+    std::unique_ptr<ScoreWork> score;
+    std::unique_ptr<EmbedWork> embed;
+  };
+  struct Batch;  // what one iteration took from the queue
+
+  ModelScheduler(std::string model_name, std::unique_ptr<InferenceEngine> engine,
+                 const Tokenizer* tokenizer, const SchedulerOptions& options,
+                 SchedulerObserver* observer);
+  absl::Status Enqueue(Work work);
+  bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool IdleLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Loop();
+  // Takes what can run now off the queue; false when stopping.
+  bool TakeWork(Batch* batch);
+  void Prefill(Batch* batch);
+  void Sweep(absl::Time now);
+  void Step();
+  void Shutdown();
+
+  const std::string model_name_;
+  const std::unique_ptr<InferenceEngine> engine_;
+  const Tokenizer* const tokenizer_;
+  const SchedulerOptions options_;  // max_batch clamped to the engine's
+  SchedulerObserver* const observer_;
+  SchedulerObserver default_observer_;
+  const int vocab_size_;
+
+  mutable absl::Mutex mu_;
+  std::deque<Work> queue_ ABSL_GUARDED_BY(mu_);
+  int queued_prefills_ ABSL_GUARDED_BY(mu_) = 0;  // Score/Embed entries in queue_
+  int free_slots_ ABSL_GUARDED_BY(mu_);            // max_batch - active sequences
+  int busy_ ABSL_GUARDED_BY(mu_) = 0;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status stop_status_ ABSL_GUARDED_BY(mu_);
+
+  // Scheduler thread only.
+  std::vector<std::unique_ptr<Sequence>> active_;
+  std::vector<float> step_logprobs_;  // [N, V]
+  std::vector<int32_t> step_tokens_;
+  std::vector<SequenceState*> step_states_;
+
+  std::thread thread_;  // last: starts after everything above exists
+};
+
+}  // namespace lstmserve
+
+#endif  // LSTMSERVE_SERVER_SCHEDULER_H_

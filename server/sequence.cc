@@ -1,0 +1,103 @@
+#include "server/sequence.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+namespace lstmserve {
+namespace {
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t ns = absl::ToInt64Nanoseconds(d);
+  out->set_seconds(ns / 1000000000);
+  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
+}
+
+}  // namespace
+
+Sequence::Sequence(std::unique_ptr<GenerationJob> job, const Tokenizer* tokenizer,
+                   int num_layers, int hidden_size, absl::Time admitted)
+    : job_(std::move(job)),
+      tokenizer_(tokenizer),
+      state_(SequenceState::Zeros(num_layers, hidden_size)),
+      sampler_(job_->spec.sampling),
+      stop_(job_->spec.stops),
+      admitted_(admitted) {}
+
+v1::GenerateResponse Sequence::NewDelta() const {
+  v1::GenerateResponse delta;
+  delta.set_request_id(job_->spec.request_id);
+  return delta;
+}
+
+void Sequence::AddToken(int32_t id, const float* logprobs, int vocab_size,
+                        v1::GenerateResponse* delta) {
+  const GenerationSpec& spec = job_->spec;
+  if (!spec.return_tokens && spec.top_logprobs == 0) return;
+  v1::GeneratedToken* token = delta->add_tokens();
+  token->set_token_id(id);
+  token->set_logprob(logprobs[id]);
+  if (spec.top_logprobs == 0) return;
+  // The k most likely ids, best first (ties by id, as the sampler orders).
+  const int k = std::min(spec.top_logprobs, vocab_size);
+  std::vector<int32_t> ids(vocab_size);
+  for (int i = 0; i < vocab_size; ++i) ids[i] = i;
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) {
+    return logprobs[a] > logprobs[b] || (logprobs[a] == logprobs[b] && a < b);
+  });
+  for (int i = 0; i < k; ++i) {
+    v1::TokenAlternative* alt = token->add_top_logprobs();
+    alt->set_token_id(ids[i]);
+    alt->set_token_text(tokenizer_->TokenBytes(ids[i]));
+    alt->set_logprob(logprobs[ids[i]]);
+  }
+}
+
+void Sequence::Consume(const float* logprobs, int vocab_size, absl::Time now) {
+  if (finished_) return;
+  const int32_t id = sampler_.Sample(logprobs, vocab_size);
+  last_token_ = id;
+  ++generated_;
+  if (!first_token_) first_token_ = now;
+  v1::GenerateResponse delta = NewDelta();
+  AddToken(id, logprobs, vocab_size, &delta);
+  std::string* text = delta.mutable_text();
+  if (stop_.Push(utf8_.Push(tokenizer_->TokenBytes(id)), text)) {
+    delta.set_finish_reason(v1::FINISH_REASON_STOP);
+  } else if (generated_ >= job_->spec.max_tokens) {
+    // A byte model may end inside a character: Flush yields U+FFFD for it.
+    if (stop_.Push(utf8_.Flush(), text)) {
+      delta.set_finish_reason(v1::FINISH_REASON_STOP);
+    } else {
+      stop_.Flush(text);
+      delta.set_finish_reason(v1::FINISH_REASON_LENGTH);
+    }
+  }
+  if (delta.finish_reason() == v1::FINISH_REASON_UNSPECIFIED) {
+    if (!delta.text().empty() || delta.tokens_size() > 0) job_->sink->Send(std::move(delta), 1);
+    return;
+  }
+  const v1::FinishReason reason = delta.finish_reason();
+  Finish(reason, absl::OkStatus(), now, std::move(delta));
+}
+
+void Sequence::Finish(v1::FinishReason reason, const absl::Status& status, absl::Time now) {
+  Finish(reason, status, now, NewDelta());
+}
+
+void Sequence::Finish(v1::FinishReason reason, const absl::Status& status, absl::Time now,
+                      v1::GenerateResponse last) {
+  if (finished_) return;
+  finished_ = true;
+  last.set_finish_reason(reason);
+  last.set_seed(job_->spec.sampling.seed);
+  v1::Usage* usage = last.mutable_usage();
+  usage->set_prompt_tokens(static_cast<int32_t>(job_->spec.prompt.size()));
+  usage->set_generated_tokens(generated_);
+  if (first_token_) SetDuration(*first_token_ - job_->arrival, usage->mutable_time_to_first_token());
+  SetDuration(now - job_->arrival, usage->mutable_total_time());
+  SetDuration(admitted_ - job_->arrival, usage->mutable_queue_time());
+  job_->sink->Close(std::move(last), status);
+}
+
+}  // namespace lstmserve

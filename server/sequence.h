@@ -1,0 +1,70 @@
+// Sequence: one generation while it is in a scheduler's batch — its LSTM
+// state, sampler, text assembly and stop matching, and the bookkeeping for
+// the final message. Owned and used only by the scheduler thread;
+// thread-compatible.
+#ifndef LSTMSERVE_SERVER_SEQUENCE_H_
+#define LSTMSERVE_SERVER_SEQUENCE_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "models/lstm_state.h"
+#include "models/sampler.h"
+#include "models/tokenizer.h"
+#include "models/utf8.h"
+#include "server/generation.h"
+#include "server/stop_matcher.h"
+
+namespace lstmserve {
+
+class Sequence {
+ public:
+  // `tokenizer` is borrowed and outlives the sequence.
+  Sequence(std::unique_ptr<GenerationJob> job, const Tokenizer* tokenizer, int num_layers,
+           int hidden_size, absl::Time admitted);
+
+  const GenerationSpec& spec() const { return job_->spec; }
+  SequenceState* state() { return &state_; }
+  GenerationSink* sink() const { return job_->sink; }
+  absl::Time deadline() const { return job_->deadline; }
+  // The token to feed to the next Step (the last one sampled).
+  int32_t next_input() const { return last_token_; }
+  bool finished() const { return finished_; }
+
+  // Samples the next token from `logprobs` (a [V] row: the prompt's after
+  // prefill, then each Step's), sends the new text to the sink and, when the
+  // generation is complete (max_tokens or a stop string), finishes it.
+  void Consume(const float* logprobs, int vocab_size, absl::Time now);
+
+  // Ends the generation early: sends the last message with `reason` and ends
+  // the RPC with `status`. No-op when already finished.
+  void Finish(v1::FinishReason reason, const absl::Status& status, absl::Time now);
+
+  // Pausing for a slow reader (see SchedulerOptions::max_pending_tokens).
+  bool paused = false;
+
+ private:
+  v1::GenerateResponse NewDelta() const;
+  void Finish(v1::FinishReason reason, const absl::Status& status, absl::Time now,
+              v1::GenerateResponse last);
+  void AddToken(int32_t id, const float* logprobs, int vocab_size, v1::GenerateResponse* delta);
+
+  std::unique_ptr<GenerationJob> job_;
+  const Tokenizer* tokenizer_;
+  SequenceState state_;
+  Sampler sampler_;
+  Utf8Assembler utf8_;
+  StopMatcher stop_;
+  absl::Time admitted_;
+  std::optional<absl::Time> first_token_;
+  int generated_ = 0;
+  int32_t last_token_ = 0;
+  bool finished_ = false;
+};
+
+}  // namespace lstmserve
+
+#endif  // LSTMSERVE_SERVER_SEQUENCE_H_

@@ -1,0 +1,113 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "models/status_macros.h"
+#include "server/status_util.h"
+
+namespace lstmserve {
+namespace {
+
+constexpr char kServiceName[] = "lstmserve.v1.LanguageModelService";
+
+// Collects the end of one warm-up generation; thread-safe.
+class WarmUpSink final : public GenerationSink {
+ public:
+  void Send(v1::GenerateResponse, int) override {}
+  void Close(v1::GenerateResponse last, const absl::Status& status) override {
+    generated_ = last.usage().generated_tokens();
+    status_ = status;
+    done_.Notify();
+  }
+  bool cancelled() const override { return false; }
+  int pending_tokens() const override { return 0; }
+  absl::Status Wait() {
+    done_.WaitForNotification();
+    return status_;
+  }
+  int generated() const { return generated_; }
+
+ private:
+  absl::Notification done_;
+  absl::Status status_;  // written before Notify, read after
+  int generated_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
+    const ServerOptions& options, std::vector<NamedEngine> engines,
+    SchedulerObserver* observer) {
+  std::unique_ptr<LanguageModelServer> s(new LanguageModelServer());
+  s->options_ = options;
+  ASSIGN_OR_RETURN(s->registry_,
+                   ModelRegistry::Create(std::move(engines), options.scheduler, observer));
+  s->service_ = std::make_unique<LanguageModelService>(s->registry_.get(), options.limits);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.RegisterService(s->service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    s->registry_->StopAll(absl::UnavailableError("the server did not start"));
+    return absl::UnavailableError(absl::StrCat("cannot listen on '", options.listen, "'"));
+  }
+  grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
+  health->SetServingStatus(false);
+  if (options.warm_up) {
+    if (absl::Status warm = s->WarmUp(); !warm.ok()) {
+      s->Shutdown(absl::ZeroDuration());
+      return warm;
+    }
+  }
+  health->SetServingStatus(true);
+  health->SetServingStatus(kServiceName, true);
+  return s;
+}
+
+absl::Status LanguageModelServer::WarmUp() {
+  for (const auto& model : registry_->models()) {
+    WarmUpSink sink;
+    auto job = std::make_unique<GenerationJob>();
+    job->spec.request_id = "warm-up";
+    job->spec.prompt = {0};
+    job->spec.max_tokens = 4;
+    job->spec.sampling.temperature = 0.0f;
+    job->sink = &sink;
+    RETURN_IF_ERROR(model->scheduler->SubmitGeneration(std::move(job)));
+    if (absl::Status s = sink.Wait(); !s.ok() || sink.generated() != 4) {
+      return absl::InternalError(absl::StrCat("warm-up generation on model '", model->name,
+                                              "' failed: ", s.ToString()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+LanguageModelServer::~LanguageModelServer() { Shutdown(absl::ZeroDuration()); }
+
+void LanguageModelServer::Shutdown() { Shutdown(options_.shutdown_grace); }
+
+void LanguageModelServer::Shutdown(absl::Duration grace) {
+  absl::MutexLock lock(&shutdown_mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  // Health checks now answer NOT_SERVING, and new requests UNAVAILABLE.
+  if (server_ != nullptr) server_->GetHealthCheckService()->Shutdown();
+  service_->StartDraining();
+  registry_->WaitUntilIdle(absl::Now() + grace);
+  registry_->StopAll(absl::UnavailableError("the server shut down before the request finished"));
+  if (server_ != nullptr) {
+    // Every accepted RPC has ended by now; the deadline only bounds stragglers.
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    server_->Wait();
+  }
+}
+
+}  // namespace lstmserve

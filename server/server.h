@@ -1,0 +1,62 @@
+// Start here (server layer): LanguageModelServer puts it together — the
+// model registry (one scheduler thread per model), the LanguageModelService,
+// the standard health service and server reflection on one gRPC server.
+//
+// Health: NOT_SERVING until every model has run a warm-up generation, then
+// SERVING (for "" and "lstmserve.v1.LanguageModelService"), NOT_SERVING
+// again from the start of Shutdown.
+//
+// Thread-safe: Shutdown may be called from any thread (once or more).
+#ifndef LSTMSERVE_SERVER_SERVER_H_
+#define LSTMSERVE_SERVER_SERVER_H_
+
+#include <memory>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/model_registry.h"
+#include "server/options.h"
+#include "server/service.h"
+
+namespace lstmserve {
+
+class LanguageModelServer {
+ public:
+  // Serves `engines` (already built: main.cc loads packages, tests pass
+  // in-memory models) on options.listen, warms each model up and reports
+  // SERVING. `observer` (may be null) is borrowed and outlives the server.
+  static absl::StatusOr<std::unique_ptr<LanguageModelServer>> Start(
+      const ServerOptions& options, std::vector<NamedEngine> engines,
+      SchedulerObserver* observer = nullptr);
+  // Shuts down (with a zero grace period if Shutdown was not called).
+  ~LanguageModelServer();
+
+  // The bound port (useful with port 0).
+  int port() const { return port_; }
+
+  // Graceful shutdown: health NOT_SERVING and new requests UNAVAILABLE at
+  // once; in-flight requests may finish for up to `grace` (default:
+  // options.shutdown_grace); whatever still runs then ends with UNAVAILABLE
+  // (FINISH_REASON_SHUTDOWN); the gRPC server stops. Returns when done.
+  void Shutdown();
+  void Shutdown(absl::Duration grace);
+
+ private:
+  LanguageModelServer() = default;
+  absl::Status WarmUp();
+
+  ServerOptions options_;
+  int port_ = 0;
+  std::unique_ptr<ModelRegistry> registry_;
+  std::unique_ptr<LanguageModelService> service_;
+  std::unique_ptr<grpc::Server> server_;  // destroyed first
+  absl::Mutex shutdown_mu_;  // serializes Shutdown
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace lstmserve
+
+#endif  // LSTMSERVE_SERVER_SERVER_H_

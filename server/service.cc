@@ -1,0 +1,143 @@
+#include "server/service.h"
+
+#include <chrono>
+#include <memory>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_format.h"
+#include "server/generate_reactor.h"
+#include "server/status_util.h"
+#include "server/validation.h"
+
+namespace lstmserve {
+namespace {
+
+uint64_t RandomSeed() {
+  thread_local absl::BitGen gen;
+  return absl::Uniform<uint64_t>(gen);
+}
+
+absl::Time Deadline(const grpc::CallbackServerContext& context) {
+  const auto deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(deadline);
+}
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
+                                    const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace
+
+LanguageModelService::LanguageModelService(ModelRegistry* registry, const RequestLimits& limits)
+    : registry_(registry),
+      limits_(limits),
+      id_prefix_(absl::StrFormat("%08x", static_cast<uint32_t>(RandomSeed()))) {}
+
+std::string LanguageModelService::RequestId(const std::string& from_client) {
+  if (!from_client.empty()) return from_client;
+  return absl::StrFormat("%s-%d", id_prefix_, next_id_.fetch_add(1));
+}
+
+absl::StatusOr<ModelRegistry::Model*> LanguageModelService::Admit(
+    const std::string& model) const {
+  if (draining_.load()) return absl::UnavailableError("the server is shutting down");
+  return registry_->Find(model);
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* LanguageModelService::Generate(
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  const absl::Time arrival = absl::Now();
+  auto model = Admit(request->model());
+  if (!model.ok()) {
+    auto* reactor = new GenerateReactor(nullptr);
+    reactor->Reject(model.status());
+    return reactor;
+  }
+  auto* reactor = new GenerateReactor((*model)->scheduler.get());
+  auto spec = ValidateGenerateRequest(*request, *(*model)->tokenizer, limits_, RandomSeed());
+  if (!spec.ok()) {
+    reactor->Reject(spec.status());
+    return reactor;
+  }
+  auto job = std::make_unique<GenerationJob>();
+  job->spec = *std::move(spec);
+  job->spec.request_id = RequestId(request->request_id());
+  job->sink = reactor;
+  job->arrival = arrival;
+  job->deadline = Deadline(*context);
+  reactor->Submit(std::move(job));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LanguageModelService::Score(grpc::CallbackServerContext* context,
+                                                      const v1::ScoreRequest* request,
+                                                      v1::ScoreResponse* response) {
+  auto model = Admit(request->model());
+  if (!model.ok()) return FinishNow(context, model.status());
+  auto input = ValidateScoreRequest(*request, *(*model)->tokenizer, limits_);
+  if (!input.ok()) return FinishNow(context, input.status());
+  response->set_request_id(RequestId(request->request_id()));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status submitted = (*model)->scheduler->SubmitScore(
+      std::move(input->tokens), input->first_scored,
+      [reactor, response](absl::StatusOr<ScoreResult> result) {
+        if (result.ok()) {
+          response->mutable_token_ids()->Add(result->token_ids.begin(), result->token_ids.end());
+          response->mutable_token_logprobs()->Add(result->logprobs.begin(),
+                                                  result->logprobs.end());
+          response->set_total_logprob(result->total);
+          response->set_scored_tokens(static_cast<int32_t>(result->logprobs.size()));
+        }
+        reactor->Finish(ToGrpcStatus(result.status()));
+      });
+  if (!submitted.ok()) reactor->Finish(ToGrpcStatus(submitted));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LanguageModelService::Embed(grpc::CallbackServerContext* context,
+                                                      const v1::EmbedRequest* request,
+                                                      v1::EmbedResponse* response) {
+  auto model = Admit(request->model());
+  if (!model.ok()) return FinishNow(context, model.status());
+  auto tokens = ValidateEmbedRequest(*request, *(*model)->tokenizer, limits_);
+  if (!tokens.ok()) return FinishNow(context, tokens.status());
+  response->set_request_id(RequestId(request->request_id()));
+  response->set_tokens(static_cast<int32_t>(tokens->size()));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const bool all_layers = request->include_all_layers();
+  absl::Status submitted = (*model)->scheduler->SubmitEmbed(
+      *std::move(tokens),
+      [reactor, response, all_layers](absl::StatusOr<SequenceState> state) {
+        if (state.ok() && !state->layers.empty()) {
+          const std::vector<float>& top = state->layers.back().h;
+          response->mutable_embedding()->Add(top.begin(), top.end());
+          if (all_layers) {
+            for (const LayerState& l : state->layers) {
+              v1::LayerState* out = response->add_layers();
+              out->mutable_h()->Add(l.h.begin(), l.h.end());
+              out->mutable_c()->Add(l.c.begin(), l.c.end());
+            }
+          }
+        }
+        reactor->Finish(ToGrpcStatus(state.status()));
+      });
+  if (!submitted.ok()) reactor->Finish(ToGrpcStatus(submitted));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LanguageModelService::ListModels(grpc::CallbackServerContext* context,
+                                                           const v1::ListModelsRequest*,
+                                                           v1::ListModelsResponse* response) {
+  if (draining_.load()) {
+    return FinishNow(context, absl::UnavailableError("the server is shutting down"));
+  }
+  for (const auto& m : registry_->models()) *response->add_models() = m->info;
+  return FinishNow(context, absl::OkStatus());
+}
+
+}  // namespace lstmserve

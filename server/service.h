@@ -1,0 +1,54 @@
+// LanguageModelService: the lstmserve.v1 API on the gRPC callback API. Each
+// handler validates its request, then hands the work to the model's
+// scheduler and returns; results come back on the scheduler thread (see
+// GenerateReactor for streams). Handlers never block or run inference.
+//
+// Thread-safe. Borrows the registry, which must outlive the service.
+#ifndef LSTMSERVE_SERVER_SERVICE_H_
+#define LSTMSERVE_SERVER_SERVICE_H_
+
+#include <atomic>
+#include <string>
+
+#include "lstmserve/v1/lstmserve.grpc.pb.h"
+#include "server/model_registry.h"
+#include "server/options.h"
+
+namespace lstmserve {
+
+class LanguageModelService final : public v1::LanguageModelService::CallbackService {
+ public:
+  LanguageModelService(ModelRegistry* registry, const RequestLimits& limits);
+
+  // From now on every new request gets UNAVAILABLE; requests already
+  // accepted go on.
+  void StartDraining() { draining_.store(true); }
+
+  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
+      grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
+  grpc::ServerUnaryReactor* Score(grpc::CallbackServerContext* context,
+                                  const v1::ScoreRequest* request,
+                                  v1::ScoreResponse* response) override;
+  grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* context,
+                                  const v1::EmbedRequest* request,
+                                  v1::EmbedResponse* response) override;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
+                                       const v1::ListModelsRequest* request,
+                                       v1::ListModelsResponse* response) override;
+
+ private:
+  // The request id to use: the client's, or a new unique one.
+  std::string RequestId(const std::string& from_client);
+  // The model, or NOT_FOUND / UNAVAILABLE (draining).
+  absl::StatusOr<ModelRegistry::Model*> Admit(const std::string& model) const;
+
+  ModelRegistry* const registry_;
+  const RequestLimits limits_;
+  const std::string id_prefix_;  // random per process
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace lstmserve
+
+#endif  // LSTMSERVE_SERVER_SERVICE_H_
