@@ -57,10 +57,13 @@ Golden LoadGolden(const std::string& name) {
   return g;
 }
 
-// Max |Δ| between an engine row and the golden row.
+// Max |Δ| between an engine row and the golden row (infinity for a NaN).
 double RowDelta(const float* row, const std::vector<double>& golden) {
   double d = 0.0;
-  for (size_t v = 0; v < golden.size(); ++v) d = std::max(d, std::abs(row[v] - golden[v]));
+  for (size_t v = 0; v < golden.size(); ++v) {
+    const double delta = std::abs(row[v] - golden[v]);
+    d = std::isnan(delta) ? INFINITY : std::max(d, delta);
+  }
   return d;
 }
 
@@ -193,6 +196,46 @@ TEST_P(GoldenTest, BatchedStepKeepsSequencesIndependent) {
 
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenTest, ::testing::ValuesIn(FixtureNames()),
                          [](const auto& info) { return info.param; });
+
+TEST(GoldenFixtures, RowDeltaSeesSmallErrorsAndNaN) {
+  const std::vector<double> golden = {-0.5, -1.5, -3.0};
+  std::vector<float> row = {-0.5f, -1.5f, -3.0f};
+  EXPECT_LE(RowDelta(row.data(), golden), 1e-7);
+  row[2] += 2e-4f;
+  EXPECT_GT(RowDelta(row.data(), golden), kTolerance);
+  row[2] = NAN;
+  EXPECT_GT(RowDelta(row.data(), golden), kTolerance);
+}
+
+// The fixtures can tell a wrong gate order apart: swapping the i and f
+// blocks of one layer moves the log-probs far beyond the tolerance.
+TEST(GoldenFixtures, DetectASwappedGateOrder) {
+  for (const std::string& name : {std::string("l1_h13"), std::string("l4_e10_h21_unicode")}) {
+    auto pkg = LoadModelPackage(testing::GoldenDir(name));
+    ASSERT_TRUE(pkg.ok()) << pkg.status();
+    const int H = pkg->config.hidden_size;
+    LstmLayerWeights& l = pkg->weights.layers.back();
+    for (Tensor* t : {&l.w_ih, &l.w_hh, &l.b_ih, &l.b_hh}) {
+      const size_t block = t->data.size() / 4;  // rows [0, H) are i, [H, 2H) are f
+      ASSERT_EQ(block % H, 0u);
+      std::swap_ranges(t->data.begin(), t->data.begin() + block, t->data.begin() + block);
+    }
+    const ModelConfig config = pkg->config;
+    auto engine = CreateReferenceEngine(*std::move(pkg), EngineOptions{});
+    ASSERT_TRUE(engine.ok());
+    const Golden golden = LoadGolden(name);
+    const GoldenSequence& seq = golden.sequences[0];
+    SequenceState state = SequenceState::Zeros(config.num_layers, H);
+    SequenceState* states[] = {&state};
+    std::vector<float> row(config.vocab_size);
+    double max_delta = 0.0;
+    for (size_t t = 0; t < seq.ids.size(); ++t) {
+      ASSERT_TRUE((*engine)->Step(absl::MakeConstSpan(&seq.ids[t], 1), states, row.data()).ok());
+      max_delta = std::max(max_delta, RowDelta(row.data(), seq.logprobs[t]));
+    }
+    EXPECT_GT(max_delta, 0.1) << name;
+  }
+}
 
 TEST(GoldenFixtures, CoverTheAwkwardShapes) {
   bool l1 = false, l4 = false, e_ne_h = false, odd_h = false, non_ascii = false, bf16 = false,
