@@ -12,15 +12,24 @@ NumericFormat FormatFor(Precision precision) {
   switch (precision) {
     case Precision::kBF16:
       return {dt::bf16, dt::bf16, 2};
-    case Precision::kInt8:
-      return {dt::u8, dt::s8, 1};
+    case Precision::kInt8: {
+      const int isa = static_cast<int>(dnnl::get_effective_cpu_isa());
+      const auto has = [isa](dnnl::cpu_isa need) {
+        return (isa & static_cast<int>(need)) == static_cast<int>(need);
+      };
+      const bool vnni = has(dnnl::cpu_isa::avx512_core_vnni);
+      // Zero point must be an integer: 128 with VNNI, 64 without.
+      return vnni ? NumericFormat{dt::u8, dt::s8, 1, 127.0f, 128.0f}
+                  : NumericFormat{dt::u8, dt::s8, 1, 63.0f, 64.0f};
+    }
     case Precision::kF32:
       break;
   }
   return {dt::f32, dt::f32, 4};
 }
 
-void EncodeActivations(dt type, const float* src, int64_t n, void* dst) {
+void EncodeActivations(const NumericFormat& format, const float* src, int64_t n, void* dst) {
+  const dt type = format.data;
   if (type == dt::f32) {
     std::memcpy(dst, src, n * sizeof(float));
   } else if (type == dt::bf16) {
@@ -34,13 +43,14 @@ void EncodeActivations(dt type, const float* src, int64_t n, void* dst) {
   } else {
     uint8_t* out = static_cast<uint8_t*>(dst);
     for (int64_t i = 0; i < n; ++i) {
-      const float q = std::nearbyint(kDataScale * src[i] + kDataShift);
+      const float q = std::nearbyint(format.data_scale * src[i] + format.data_shift);
       out[i] = static_cast<uint8_t>(std::clamp(q, 0.0f, 255.0f));
     }
   }
 }
 
-void DecodeActivations(dt type, const void* src, int64_t n, float* dst) {
+void DecodeActivations(const NumericFormat& format, const void* src, int64_t n, float* dst) {
+  const dt type = format.data;
   if (type == dt::f32) {
     std::memcpy(dst, src, n * sizeof(float));
   } else if (type == dt::bf16) {
@@ -51,7 +61,7 @@ void DecodeActivations(dt type, const void* src, int64_t n, float* dst) {
     }
   } else {
     const uint8_t* in = static_cast<const uint8_t*>(src);
-    for (int64_t i = 0; i < n; ++i) dst[i] = (in[i] - kDataShift) / kDataScale;
+    for (int64_t i = 0; i < n; ++i) dst[i] = (in[i] - format.data_shift) / format.data_scale;
   }
 }
 

@@ -26,25 +26,28 @@ using tag = dnnl::memory::format_tag;
 // How a Precision is stored. Activations (LSTM inputs/outputs and the h
 // state inside the primitives) use `data`; weights use `weights`. Cell
 // states, biases and log-probs are always f32.
+//
+// int8 activations are u8 = data_scale * x + data_shift (oneDNN's
+// set_rnn_data_qparams), x in [-1, 1]. With AVX512-VNNI (vpdpbusd sums u8*s8
+// pairs straight into int32) most of the range is used: 127 * x + 128 ->
+// [1, 255]. Without it, oneDNN's int8 kernels add u8*s8 pairs in saturating int16,
+// so activations stay in [1, 127] (63 * x + 64, oneDNN's own example).
+// Weights are s8 with one scale per output column: round(w * 127 / max|w|).
 struct NumericFormat {
   dt data;
   dt weights;
-  size_t data_bytes;  // sizeof one activation element
+  size_t data_bytes;         // sizeof one activation element
+  float data_scale = 1.0f;   // int8 only
+  float data_shift = 0.0f;   // int8 only; an integer (the u8 zero point)
 };
 NumericFormat FormatFor(Precision precision);
 
-// int8 activations are u8 = kDataScale * x + kDataShift (oneDNN's
-// set_rnn_data_qparams; x in [-1, 1] maps to [1, 127], which keeps
-// u8*s8 pair sums inside int16 on CPUs without VNNI). Weights are s8 with
-// one scale per output column: s8 = round(w * 127 / max|w|).
-inline constexpr float kDataScale = 63.0f;
-inline constexpr float kDataShift = 64.0f;
 inline constexpr float kWeightQuantMax = 127.0f;
 
-// Converts n f32 activations to `type` (f32 copy, bf16 round-to-nearest-even,
-// u8 quantized as above and clamped) and back.
-void EncodeActivations(dt type, const float* src, int64_t n, void* dst);
-void DecodeActivations(dt type, const void* src, int64_t n, float* dst);
+// Converts n f32 activations to format.data (f32 copy, bf16
+// round-to-nearest-even, u8 quantized as above and clamped) and back.
+void EncodeActivations(const NumericFormat& format, const float* src, int64_t n, void* dst);
+void DecodeActivations(const NumericFormat& format, const void* src, int64_t n, float* dst);
 
 // A 64-byte-aligned byte buffer that only grows. Growing discards contents.
 class AlignedBuffer {

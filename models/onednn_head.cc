@@ -19,24 +19,31 @@ std::unique_ptr<OutputHead> OutputHead::Create(const ModelConfig& config, ModelW
   const int64_t V = config.vocab_size, H = config.hidden_size;
   std::vector<float>& w = weights->head_w.data;  // [V, H] row-major == [H, V] "ba"
   std::vector<float> bias = weights->head_b.data;
+  // The user-side weights the packed copy is reordered from.
+  dnnl::memory user(md({H, V}, dt::f32, tag::ba), engine, w.data());
 
   head->attr_ = UserScratchpadAttr();
-  dnnl::primitive_attr reorder_attr;
+  std::vector<int8_t> quantized;
   if (precision == Precision::kInt8) {
     // s8 weights, one scale per vocabulary column; h arrives as u8 with zero
-    // point kDataShift. oneDNN computes dst = oscale * (acc + bias), with
-    // acc = kDataScale * wscale * (h · w), so oscale undoes both scales and
-    // the bias is pre-multiplied by them.
-    std::vector<float> wscale(V), oscale(V);
+    // point data_shift. oneDNN computes dst = oscale * (acc + bias), with
+    // acc = data_scale * wscale * (h · w), so oscale undoes both scales and
+    // the bias is pre-multiplied by them. The weights are quantized here: a
+    // reorder cannot apply scales into the zero-point-compensated layout.
+    std::vector<float> oscale(V);
+    quantized.resize(V * H);
     for (int64_t v = 0; v < V; ++v) {
       float mx = 0.0f;
       for (int64_t i = 0; i < H; ++i) mx = std::max(mx, std::fabs(w[v * H + i]));
-      wscale[v] = mx > 0.0f ? kWeightQuantMax / mx : 1.0f;
-      oscale[v] = 1.0f / (kDataScale * wscale[v]);
+      const float wscale = mx > 0.0f ? kWeightQuantMax / mx : 1.0f;
+      for (int64_t i = 0; i < H; ++i) {
+        quantized[v * H + i] = static_cast<int8_t>(std::nearbyint(w[v * H + i] * wscale));
+      }
+      oscale[v] = 1.0f / (head->format_.data_scale * wscale);
       bias[v] /= oscale[v];
     }
-    reorder_attr.set_output_scales(1 << 1, wscale);
-    head->attr_.set_zero_points(DNNL_ARG_SRC, 0, {static_cast<int>(kDataShift)});
+    user = dnnl::memory(md({H, V}, dt::s8, tag::ba), engine, quantized.data());
+    head->attr_.set_zero_points(DNNL_ARG_SRC, 0, {static_cast<int>(head->format_.data_shift)});
     head->attr_.set_output_scales(1 << 1, oscale);
   }
 
@@ -47,10 +54,8 @@ std::unique_ptr<OutputHead> OutputHead::Create(const ModelConfig& config, ModelW
   head->weights_md_ = head->MakeMatmul(max_rows, any).weights_desc() == preferred
                           ? preferred
                           : md({H, V}, head->format_.weights, tag::ba);
-  dnnl::memory user(md({H, V}, dt::f32, tag::ba), engine, w.data());
   head->weights_ = dnnl::memory(head->weights_md_, engine);
-  dnnl::reorder(dnnl::reorder::primitive_desc(user, head->weights_, reorder_attr))
-      .execute(*stream, user, head->weights_);
+  dnnl::reorder(user, head->weights_).execute(*stream, user, head->weights_);
   stream->wait();
   head->bias_ = dnnl::memory(md({1, V}, dt::f32, tag::ab), engine);
   std::memcpy(head->bias_.get_data_handle(), bias.data(), V * sizeof(float));

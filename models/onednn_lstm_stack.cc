@@ -99,7 +99,7 @@ void LstmStack::BuildEmbeddingTable(const Tensor& embedding,
     for (int e = 0; e < E; ++e) {
       row[e] = embedding.data[static_cast<size_t>(v) * E + e] / column_scale[e];
     }
-    EncodeActivations(format_.data, row.data(), E,
+    EncodeActivations(format_, row.data(), E,
                       embedding_table_.data() + static_cast<size_t>(v) * E * format_.data_bytes);
   }
 }
@@ -163,7 +163,7 @@ void LstmStack::PackSegment(Segment* seg, const ModelWeights& weights,
     for (float& s : scales) s = s > 0.0f ? kWeightQuantMax / s : 1.0f;
     const int mask = (1 << 3) | (1 << 4);  // the g and o dimensions of ldigo
     for (dnnl::primitive_attr* a : {&seg->attr, &reorder_attr}) {
-      a->set_rnn_data_qparams(kDataScale, kDataShift);
+      a->set_rnn_data_qparams(format_.data_scale, format_.data_shift);
       a->set_rnn_weights_qparams(mask, scales);
     }
   }
@@ -266,7 +266,7 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
       for (int n = 0; n < N; ++n) {
         const LayerState& st = states[n]->layers[seg->first_layer + l];
         const size_t row = (static_cast<size_t>(l) * N + n) * H;
-        EncodeActivations(format_.data, st.h.data(), H, seg->h_in.data() + row * esize);
+        EncodeActivations(format_, st.h.data(), H, seg->h_in.data() + row * esize);
         std::memcpy(seg->c_in.data() + row * sizeof(float), st.c.data(), H * sizeof(float));
       }
     }
@@ -292,7 +292,7 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
       for (int n = 0; n < N; ++n) {
         LayerState& st = states[n]->layers[seg->first_layer + l];
         const size_t row = (static_cast<size_t>(l) * N + n) * H;
-        DecodeActivations(format_.data, seg->h_out.data() + row * esize, H, st.h.data());
+        DecodeActivations(format_, seg->h_out.data() + row * esize, H, st.h.data());
         std::memcpy(st.c.data(), seg->c_out.data() + row * sizeof(float), H * sizeof(float));
       }
     }

@@ -411,10 +411,14 @@ TEST(OneDnnEngineTest, ExplicitThreadCountsAgree) {
 
 // ---- bf16 and int8 ----------------------------------------------------------
 
-// Measured on random packages (weights U(-0.3, 0.3), so the log-probs stay
-// near uniform and small relative errors): see the printed statistics. The
-// bounds are a few times what was measured; the real quality gate is the
-// demo-model perplexity test.
+// Measured against f32 on random packages (weights U(-0.3, 0.3): larger
+// than trained weights, so gates saturate and errors are pessimistic), 40
+// steps of join/leave traffic, Zen 4 (AVX512-BF16, VNNI):
+//   bf16: max 0.027, mean 0.0023 (worst shape, e32_h256_l2)
+//   int8: max 0.079, mean 0.010 with VNNI (u8 = 127x + 128);
+//         about twice that without VNNI (u8 = 63x + 64).
+// The bounds leave ~2x headroom; the real quality gate is the demo-model
+// perplexity test (onednn_precision_test.cc).
 struct PrecisionCase {
   Precision precision;
   double max_tolerance;
@@ -465,7 +469,7 @@ TEST_P(ReducedPrecisionTest, PrefillEqualsSteps) {
 
 INSTANTIATE_TEST_SUITE_P(Precisions, ReducedPrecisionTest,
                          ::testing::Values(PrecisionCase{Precision::kBF16, 0.05, 0.01},
-                                           PrecisionCase{Precision::kInt8, 0.15, 0.03}),
+                                           PrecisionCase{Precision::kInt8, 0.25, 0.04}),
                          [](const auto& info) {
                            return std::string(PrecisionName(info.param.precision));
                          });

@@ -1,0 +1,123 @@
+// bf16 and int8 quality on the demo model (models/shakespeare/, a trained
+// char 2x384 LSTM): perplexity over held-out Shakespeare must stay within 1%
+// (bf16) and 3% (int8) of f32. Skips, saying why, when the model or the
+// corpus is absent. LSTMSERVE_DEMO_MODEL=<dir> points it at another package
+// (e.g. one exported from an intermediate checkpoint).
+//
+// Held-out text: the last 10% of tinyshakespeare.txt in characters (the split
+// tools/train.py makes); the first kEvalChars of it are scored, state
+// carried from the zero state, via one Prefill with all_logprobs.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "models/model_package.h"
+#include "models/onednn_engine.h"
+#include "models/tokenizer.h"
+
+namespace lstmserve {
+namespace {
+
+constexpr size_t kEvalChars = 20000;
+constexpr double kValFraction = 0.1;
+
+std::string DemoModelDir() {
+  if (const char* dir = std::getenv("LSTMSERVE_DEMO_MODEL")) return dir;
+  return std::string(LSTMSERVE_SOURCE_DIR) + "/models/shakespeare";
+}
+
+std::string CorpusPath() { return std::string(LSTMSERVE_SOURCE_DIR) + "/../shared/data/tinyshakespeare.txt"; }
+
+struct Scored {
+  double perplexity = 0.0;
+  std::vector<float> all;  // [T, V] log-probs
+};
+
+TEST(OneDnnPrecisionTest, Bf16AndInt8PerplexityStayCloseToF32OnHeldOutShakespeare) {
+  const std::string model_dir = DemoModelDir();
+  if (!std::filesystem::exists(model_dir + "/" + kConfigFileName)) {
+    GTEST_SKIP() << "demo model not found at " << model_dir
+                 << " (train and export it: see tools/train.py, tools/export.py)";
+  }
+  if (!std::filesystem::exists(CorpusPath())) {
+    GTEST_SKIP() << "corpus not found at " << CorpusPath();
+  }
+  std::ifstream in(CorpusPath(), std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+
+  auto pkg = LoadModelPackage(model_dir);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  auto tokenizer = Tokenizer::Create(pkg->config.tokenizer);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  auto ids = (*tokenizer)->Encode(text.str(), "corpus");
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  const size_t n_val = static_cast<size_t>(ids->size() * kValFraction);
+  const size_t begin = ids->size() - n_val;
+  const std::vector<int32_t> eval(ids->begin() + begin,
+                                  ids->begin() + begin + std::min(n_val, kEvalChars));
+  ASSERT_GT(eval.size(), 2u);
+  const ModelConfig config = pkg->config;
+  const int V = config.vocab_size;
+  // Feed eval[0..T-2], score eval[1..T-1].
+  const absl::Span<const int32_t> inputs(eval.data(), eval.size() - 1);
+
+  auto score = [&](Precision precision, Scored* out) -> absl::Status {
+    EngineOptions options;
+    options.precision = precision;
+    auto package = LoadModelPackage(model_dir);
+    if (!package.ok()) return package.status();
+    auto engine = CreateOneDnnEngine(*std::move(package), options);
+    if (!engine.ok()) return engine.status();
+    SequenceState state = SequenceState::Zeros(config.num_layers, config.hidden_size);
+    out->all.assign(inputs.size() * V, 0.0f);
+    PrefillItem item{inputs, &state, nullptr, out->all.data()};
+    absl::Status s = (*engine)->Prefill(absl::MakeConstSpan(&item, 1));
+    if (!s.ok()) return s;
+    double nll = 0.0;
+    for (size_t t = 0; t < inputs.size(); ++t) nll -= out->all[t * V + eval[t + 1]];
+    out->perplexity = std::exp(nll / inputs.size());
+    return absl::OkStatus();
+  };
+
+  Scored f32;
+  ASSERT_TRUE(score(Precision::kF32, &f32).ok());
+  std::printf("[ ppl      ] %s, %zu held-out chars: f32 perplexity %.4f\n", model_dir.c_str(),
+              inputs.size(), f32.perplexity);
+  struct Gate {
+    Precision precision;
+    double max_relative;
+  };
+  for (const Gate gate : {Gate{Precision::kBF16, 0.01}, Gate{Precision::kInt8, 0.03}}) {
+    Scored low;
+    const absl::Status s = score(gate.precision, &low);
+    if (s.code() == absl::StatusCode::kFailedPrecondition) {
+      std::printf("[ ppl      ] %s not runnable on this CPU: %s\n", PrecisionName(gate.precision),
+                  std::string(s.message()).c_str());
+      continue;
+    }
+    ASSERT_TRUE(s.ok()) << s;
+    double sum = 0.0, max = 0.0;
+    for (size_t i = 0; i < low.all.size(); ++i) {
+      const double d = std::abs(double{low.all[i]} - f32.all[i]);
+      sum += d;
+      max = std::max(max, d);
+    }
+    const double relative = low.perplexity / f32.perplexity - 1.0;
+    std::printf(
+        "[ ppl      ] %-4s perplexity %.4f (%+.3f%% vs f32, limit %.0f%%); |d logprob| mean %.4g, "
+        "max %.4g\n",
+        PrecisionName(gate.precision), low.perplexity, 100.0 * relative,
+        100.0 * gate.max_relative, sum / low.all.size(), max);
+    EXPECT_LE(std::abs(relative), gate.max_relative) << PrecisionName(gate.precision);
+  }
+}
+
+}  // namespace
+}  // namespace lstmserve
