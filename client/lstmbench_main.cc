@@ -1,0 +1,194 @@
+// lstmbench: a load generator for lstmserve's Generate.
+//   Closed loop: --concurrency N streams, each starting a new request when
+//   its last one ends.   lstmbench --model m --concurrency 64 --duration 20s
+//   Open loop: --rate R requests per second, whatever the latency.
+//                         lstmbench --model m --rate 20 --duration 20s
+// Reports requests/s, generated tokens/s and p50/p90/p99 of time to first
+// token, inter-token latency and request latency; --json for machines.
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "client/client.h"
+#include "client/latency_stats.h"
+
+ABSL_FLAG(std::string, server, "localhost:50051", "lstmserve address HOST:PORT.");
+ABSL_FLAG(std::string, model, "", "Model name.");
+ABSL_FLAG(std::string, prompt, "The ", "Prompt of every request.");
+ABSL_FLAG(int, max_tokens, 128, "Tokens per request.");
+ABSL_FLAG(double, temperature, 1.0, "Sampling temperature (0 = greedy).");
+ABSL_FLAG(int, concurrency, 16, "Closed loop: concurrent streams.");
+ABSL_FLAG(double, rate, 0, "Open loop: requests per second (> 0 selects the open loop).");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "How long to send requests.");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(120), "Per-request deadline.");
+ABSL_FLAG(int, channels, 4, "gRPC channels (connections) the streams share.");
+ABSL_FLAG(bool, json, false, "Print one JSON object instead of a table.");
+
+namespace lstmserve {
+namespace {
+
+struct Results {
+  LatencyStats ttft, itl, latency;
+  int64_t ok = 0;
+  int64_t tokens = 0;
+  std::map<std::string, int64_t> errors;  // by status code
+  void Merge(const Results& r) {
+    ttft.Merge(r.ttft);
+    itl.Merge(r.itl);
+    latency.Merge(r.latency);
+    ok += r.ok;
+    tokens += r.tokens;
+    for (const auto& [code, n] : r.errors) errors[code] += n;
+  }
+};
+
+double Since(absl::Time t) { return absl::ToDoubleSeconds(absl::Now() - t); }
+
+// One request; adds its measurements to `results`.
+void RunOne(LanguageModelClient& client, const v1::GenerateRequest& request,
+            const CallOptions& call, Results* results) {
+  const absl::Time start = absl::Now();
+  absl::Time last = start;
+  bool first = true;
+  int64_t tokens = 0;
+  absl::Status status = client.Generate(
+      request,
+      [&](const v1::GenerateResponse& m) {
+        const absl::Time now = absl::Now();
+        const int n = m.tokens_size();
+        if (n > 0) {
+          if (first) {
+            results->ttft.Add(Since(start));
+            first = false;
+            // Tokens after the first in the same message arrived together.
+            for (int i = 1; i < n; ++i) results->itl.Add(0.0);
+          } else {
+            const double gap = absl::ToDoubleSeconds(now - last) / n;
+            for (int i = 0; i < n; ++i) results->itl.Add(gap);
+          }
+          last = now;
+          tokens += n;
+        }
+        return true;
+      },
+      call);
+  if (status.ok()) {
+    results->latency.Add(Since(start));
+    results->ok += 1;
+    results->tokens += tokens;
+  } else {
+    results->errors[absl::StatusCodeToString(status.code())] += 1;
+  }
+}
+
+void Print(const Results& r, double seconds, const std::string& mode) {
+  int64_t errors = 0;
+  for (const auto& [code, n] : r.errors) errors += n;
+  auto ms = [](const LatencyStats& s, double p) { return s.Percentile(p) * 1e3; };
+  if (absl::GetFlag(FLAGS_json)) {
+    std::string errs;
+    for (const auto& [code, n] : r.errors) {
+      errs += absl::StrFormat("%s\"%s\": %d", errs.empty() ? "" : ", ", code, n);
+    }
+    auto lat = [&](const LatencyStats& s) {
+      return absl::StrFormat("{\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, "
+                             "\"mean_ms\": %.3f, \"count\": %d}",
+                             ms(s, 50), ms(s, 90), ms(s, 99), s.Mean() * 1e3, s.count());
+    };
+    std::cout << absl::StrFormat(
+        "{\"mode\": \"%s\", \"seconds\": %.3f, \"requests\": %d, \"errors\": {%s}, "
+        "\"requests_per_second\": %.3f, \"tokens_per_second\": %.1f, \"ttft\": %s, "
+        "\"inter_token\": %s, \"latency\": %s}\n",
+        mode, seconds, r.ok, errs, r.ok / seconds, r.tokens / seconds, lat(r.ttft), lat(r.itl),
+        lat(r.latency));
+    return;
+  }
+  std::cout << absl::StrFormat("mode %s, %.1f s: %d requests ok, %d failed", mode, seconds,
+                               r.ok, errors);
+  for (const auto& [code, n] : r.errors) std::cout << absl::StrFormat(" (%s: %d)", code, n);
+  std::cout << absl::StrFormat("\n%.2f requests/s, %.1f generated tokens/s\n\n", r.ok / seconds,
+                               r.tokens / seconds);
+  std::cout << absl::StrFormat("%-22s %10s %10s %10s %10s\n", "(ms)", "p50", "p90", "p99",
+                               "mean");
+  for (const auto& [name, s] : {std::pair<const char*, const LatencyStats*>{"time to first token",
+                                                                            &r.ttft},
+                                {"inter-token latency", &r.itl},
+                                {"request latency", &r.latency}}) {
+    std::cout << absl::StrFormat("%-22s %10.3f %10.3f %10.3f %10.3f\n", name, ms(*s, 50),
+                                 ms(*s, 90), ms(*s, 99), s->Mean() * 1e3);
+  }
+}
+
+int Run() {
+  std::vector<std::unique_ptr<LanguageModelClient>> clients;
+  for (int i = 0; i < std::max(1, absl::GetFlag(FLAGS_channels)); ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("lstmbench.channel", i);  // distinct args: distinct connections
+    clients.push_back(std::make_unique<LanguageModelClient>(grpc::CreateCustomChannel(
+        absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(), args)));
+  }
+  v1::GenerateRequest request;
+  request.set_model(absl::GetFlag(FLAGS_model));
+  request.set_prompt(absl::GetFlag(FLAGS_prompt));
+  request.set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
+  request.set_temperature(static_cast<float>(absl::GetFlag(FLAGS_temperature)));
+  request.set_return_tokens(true);
+  CallOptions call;
+  call.timeout = absl::GetFlag(FLAGS_timeout);
+  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  const double rate = absl::GetFlag(FLAGS_rate);
+
+  Results total;
+  absl::Mutex mu;
+  const absl::Time start = absl::Now();
+  const absl::Time end = start + duration;
+  std::vector<std::thread> threads;
+  std::string mode;
+  if (rate <= 0) {
+    const int n = std::max(1, absl::GetFlag(FLAGS_concurrency));
+    mode = absl::StrFormat("closed loop, %d streams", n);
+    for (int i = 0; i < n; ++i) {
+      threads.emplace_back([&, i] {
+        Results mine;
+        LanguageModelClient& client = *clients[i % clients.size()];
+        while (absl::Now() < end) RunOne(client, request, call, &mine);
+        absl::MutexLock lock(&mu);
+        total.Merge(mine);
+      });
+    }
+  } else {
+    mode = absl::StrFormat("open loop, %.2f requests/s", rate);
+    const absl::Duration interval = absl::Seconds(1.0 / rate);
+    int64_t i = 0;
+    for (absl::Time next = start; next < end; next += interval, ++i) {
+      absl::SleepFor(next - absl::Now());
+      threads.emplace_back([&, i] {
+        Results mine;
+        RunOne(*clients[i % clients.size()], request, call, &mine);
+        absl::MutexLock lock(&mu);
+        total.Merge(mine);
+      });
+    }
+  }
+  for (auto& t : threads) t.join();
+  Print(total, absl::ToDoubleSeconds(absl::Now() - start), mode);
+  return total.errors.empty() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace lstmserve
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Load generator for lstmserve (Generate streams).");
+  absl::ParseCommandLine(argc, argv);
+  return lstmserve::Run();
+}

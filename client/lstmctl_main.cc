@@ -1,0 +1,131 @@
+// lstmctl: a command-line client for lstmserve.
+//   lstmctl generate --model shakespeare --prompt "ROMEO:" --max_tokens 200
+//   lstmctl score --model shakespeare --text "To be, or not to be"
+//   lstmctl embed --model shakespeare --text "hello"
+//   lstmctl models | lstmctl health
+#include <iostream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_join.h"
+#include "client/client.h"
+
+ABSL_FLAG(std::string, server, "localhost:50051", "lstmserve address HOST:PORT.");
+ABSL_FLAG(absl::Duration, timeout, absl::InfiniteDuration(), "Deadline for the call (e.g. 30s).");
+ABSL_FLAG(std::string, model, "", "Model name (see `lstmctl models`).");
+ABSL_FLAG(std::string, prompt, "", "generate: the text to continue.");
+ABSL_FLAG(std::string, text, "", "score/embed: the text.");
+ABSL_FLAG(std::string, context, "", "score: text that conditions without being scored.");
+ABSL_FLAG(int, max_tokens, 200, "generate: tokens to generate at most.");
+ABSL_FLAG(double, temperature, 1.0, "generate: sampling temperature; 0 = greedy.");
+ABSL_FLAG(int, top_k, 0, "generate: keep the k most likely tokens (0 = off).");
+ABSL_FLAG(double, top_p, 1.0, "generate: nucleus mass in (0, 1] (1 = off).");
+ABSL_FLAG(int64_t, seed, -1, "generate: random seed (-1 = server's choice).");
+ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: stop strings (comma-separated).");
+ABSL_FLAG(bool, usage, true, "generate: print finish reason and usage to stderr at the end.");
+ABSL_FLAG(std::string, service, "", "health: service name (empty = the whole server).");
+
+namespace lstmserve {
+namespace {
+
+double Seconds(const google::protobuf::Duration& d) { return d.seconds() + d.nanos() * 1e-9; }
+
+int Fail(const absl::Status& status) {
+  std::cerr << "lstmctl: " << status << "\n";
+  return 1;
+}
+
+int Generate(LanguageModelClient& client, const CallOptions& call) {
+  v1::GenerateRequest r;
+  r.set_model(absl::GetFlag(FLAGS_model));
+  r.set_prompt(absl::GetFlag(FLAGS_prompt));
+  r.set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
+  r.set_temperature(static_cast<float>(absl::GetFlag(FLAGS_temperature)));
+  r.set_top_k(absl::GetFlag(FLAGS_top_k));
+  r.set_top_p(static_cast<float>(absl::GetFlag(FLAGS_top_p)));
+  if (absl::GetFlag(FLAGS_seed) >= 0) r.set_seed(static_cast<uint64_t>(absl::GetFlag(FLAGS_seed)));
+  for (const std::string& s : absl::GetFlag(FLAGS_stop)) r.add_stop(s);
+  v1::GenerateResponse last;
+  absl::Status status = client.Generate(
+      r,
+      [&](const v1::GenerateResponse& m) {
+        std::cout << m.text() << std::flush;
+        last = m;
+        return true;
+      },
+      call);
+  std::cout << "\n";
+  if (!status.ok()) return Fail(status);
+  if (absl::GetFlag(FLAGS_usage)) {
+    const v1::Usage& u = last.usage();
+    std::cerr << "[" << v1::FinishReason_Name(last.finish_reason()) << "; prompt "
+              << u.prompt_tokens() << " tokens, generated " << u.generated_tokens()
+              << "; first token " << Seconds(u.time_to_first_token()) * 1e3 << " ms, total "
+              << Seconds(u.total_time()) * 1e3 << " ms; seed " << last.seed() << "]\n";
+  }
+  return 0;
+}
+
+int Run(const std::string& command) {
+  LanguageModelClient client(absl::GetFlag(FLAGS_server));
+  CallOptions call;
+  call.timeout = absl::GetFlag(FLAGS_timeout);
+  if (command == "generate") return Generate(client, call);
+  if (command == "score") {
+    v1::ScoreRequest r;
+    r.set_model(absl::GetFlag(FLAGS_model));
+    r.set_text(absl::GetFlag(FLAGS_text));
+    r.set_context(absl::GetFlag(FLAGS_context));
+    auto s = client.Score(r, call);
+    if (!s.ok()) return Fail(s.status());
+    std::cout << "total_logprob " << s->total_logprob() << " over " << s->scored_tokens()
+              << " tokens\ntoken_logprobs " << absl::StrJoin(s->token_logprobs(), " ") << "\n";
+    return 0;
+  }
+  if (command == "embed") {
+    v1::EmbedRequest r;
+    r.set_model(absl::GetFlag(FLAGS_model));
+    r.set_text(absl::GetFlag(FLAGS_text));
+    auto e = client.Embed(r, call);
+    if (!e.ok()) return Fail(e.status());
+    std::cout << absl::StrJoin(e->embedding(), " ") << "\n";
+    return 0;
+  }
+  if (command == "models") {
+    auto m = client.ListModels(call);
+    if (!m.ok()) return Fail(m.status());
+    for (const v1::ModelInfo& i : m->models()) {
+      std::cout << i.name() << ": " << i.num_layers() << " layers x " << i.hidden_size()
+                << " hidden, embedding " << i.embedding_dim() << ", vocabulary "
+                << i.vocab_size() << " (" << i.tokenizer() << "), " << i.parameter_count()
+                << " parameters, " << i.precision() << " on " << i.engine() << ", max batch "
+                << i.max_batch() << "\n";
+    }
+    return 0;
+  }
+  if (command == "health") {
+    auto h = client.Health(absl::GetFlag(FLAGS_service), call);
+    if (!h.ok()) return Fail(h.status());
+    std::cout << *h << "\n";
+    return *h == "SERVING" ? 0 : 3;
+  }
+  std::cerr << "lstmctl: unknown command '" << command
+            << "' (generate, score, embed, models, health)\n";
+  return 2;
+}
+
+}  // namespace
+}  // namespace lstmserve
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Client for lstmserve.\n  lstmctl <generate|score|embed|models|health> [flags]");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() != 2) {
+    std::cerr << "usage: lstmctl <generate|score|embed|models|health> [flags] (--help)\n";
+    return 2;
+  }
+  return lstmserve::Run(args[1]);
+}
