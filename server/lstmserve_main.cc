@@ -37,24 +37,33 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30), "On SIGTERM/SIGINT,
 namespace lstmserve {
 namespace {
 
-// absl keeps only the last value of a repeated flag: join every --model
-// occurrence into one comma-separated value first.
-std::vector<char*> JoinModelFlags(int argc, char** argv, std::string* joined) {
+// Prepares argv for absl: flag names may be written with dashes
+// (--max-queue) or underscores (--max_queue); and since absl keeps only the
+// last value of a repeated flag, every --model occurrence is joined into one
+// comma-separated value. `storage` owns the rewritten arguments.
+std::vector<char*> NormalizeArgs(int argc, char** argv, std::vector<std::string>* storage) {
   std::vector<char*> out;
   std::vector<std::string> models;
+  storage->reserve(argc + 1);
   for (int i = 0; i < argc; ++i) {
-    const std::string arg = argv[i];
+    std::string arg = argv[i];
+    if (i > 0 && arg.rfind("--", 0) == 0) {
+      for (size_t k = 2; k < arg.size() && arg[k] != '='; ++k) {
+        if (arg[k] == '-') arg[k] = '_';
+      }
+    }
     if (arg == "--model" && i + 1 < argc) {
       models.push_back(argv[++i]);
     } else if (arg.rfind("--model=", 0) == 0) {
       models.push_back(arg.substr(8));
     } else {
-      out.push_back(argv[i]);
+      storage->push_back(arg);
+      out.push_back(storage->back().data());
     }
   }
   if (!models.empty()) {
-    *joined = "--model=" + absl::StrJoin(models, ",");
-    out.push_back(joined->data());
+    storage->push_back("--model=" + absl::StrJoin(models, ","));
+    out.push_back(storage->back().data());
   }
   return out;
 }
@@ -123,9 +132,10 @@ int Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves stacked-LSTM language models over gRPC (lstmserve.v1.LanguageModelService).\n"
-      "  lstmserve --model NAME=DIR [--model NAME2=DIR2] [--listen HOST:PORT] [--engine ...]");
-  std::string joined;
-  std::vector<char*> args = lstmserve::JoinModelFlags(argc, argv, &joined);
+      "  lstmserve --model NAME=DIR [--model NAME2=DIR2] [--listen HOST:PORT] [--engine ...]\n"
+      "Flag names may use dashes or underscores (--max-queue = --max_queue).");
+  std::vector<std::string> storage;
+  std::vector<char*> args = lstmserve::NormalizeArgs(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   return lstmserve::Run();
 }
