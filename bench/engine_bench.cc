@@ -1,0 +1,351 @@
+// engine_bench: decode and prefill speed of the oneDNN engine, next to the
+// bare oneDNN LSTM primitive (same shapes, no embedding, head or state
+// copies), the reference engine (small batches) and, when given its JSON,
+// PyTorch (bench/pytorch_decode.py). Prints markdown tables with ratios.
+// bench/run_engine_bench.sh runs everything.
+//
+// Timing: each figure is the median over --reps runs of a loop that lasts at
+// least --min_time seconds (after one untimed warm-up call, which also
+// creates the primitives). Weights are random: speed does not depend on them.
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "bench/bare_lstm.h"
+#include "models/engine_factory.h"
+#include "models/model_package.h"
+#include "nlohmann/json.hpp"
+
+ABSL_FLAG(std::string, shapes, "demo,char3x512,word2x650,big4x1024", "shapes to run");
+ABSL_FLAG(std::string, precisions, "f32,bf16,int8", "engine precisions");
+ABSL_FLAG(std::string, batches, "1,8,32,64,256", "decode batch sizes");
+ABSL_FLAG(int, threads, 0, "compute threads (0 = all cores)");
+ABSL_FLAG(double, min_time, 0.3, "seconds per timed run (large shapes: at least 2 calls)");
+ABSL_FLAG(int, reps, 3, "timed runs per figure (median reported)");
+ABSL_FLAG(int, prompt, 512, "prefill prompt length");
+ABSL_FLAG(int, reference_max_batch, 8, "largest batch for the (slow) reference engine");
+ABSL_FLAG(std::string, demo_model, "", "demo package dir (default <repo>/models/shakespeare)");
+ABSL_FLAG(std::string, pytorch_json, "", "output of bench/pytorch_decode.py, to compare");
+ABSL_FLAG(std::string, markdown, "", "also write the tables to this file");
+
+namespace lstmserve {
+namespace {
+
+struct Shape {
+  std::string name;
+  int V, E, H, L;
+};
+
+// Figures for one (shape, system, precision).
+struct Result {
+  std::map<int, double> decode_tok_s;  // by batch
+  double step_us_b1 = 0.0;
+  double prefill_tok_s = 0.0;
+  double rss_mb = 0.0;
+};
+
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Median seconds per call of `fn` (see the file comment).
+double TimePerCall(const std::function<void()>& fn) {
+  fn();  // warm-up: creates primitives, touches buffers
+  std::vector<double> per_call;
+  for (int r = 0; r < absl::GetFlag(FLAGS_reps); ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    int n = 0;
+    double elapsed = 0.0;
+    do {
+      fn();
+      ++n;
+      elapsed = Seconds(t0, std::chrono::steady_clock::now());
+    } while (elapsed < absl::GetFlag(FLAGS_min_time) || n < 2);
+    per_call.push_back(elapsed / n);
+  }
+  std::sort(per_call.begin(), per_call.end());
+  return per_call[per_call.size() / 2];
+}
+
+double RssMb() {
+  malloc_trim(0);
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0.0;
+}
+
+Tensor Random(std::vector<int64_t> shape, float scale, std::mt19937* rng) {
+  Tensor t;
+  t.shape = shape;
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  std::uniform_real_distribution<float> u(-scale, scale);
+  t.data.resize(n);
+  for (float& x : t.data) x = u(*rng);
+  return t;
+}
+
+ModelPackage RandomPackage(const Shape& s) {
+  std::mt19937 rng(1);
+  ModelPackage p;
+  p.config.name = s.name;
+  p.config.tokenizer.type = TokenizerType::kByte;
+  p.config.vocab_size = s.V;
+  p.config.embedding_dim = s.E;
+  p.config.hidden_size = s.H;
+  p.config.num_layers = s.L;
+  const float k = 1.0f / std::sqrt(static_cast<float>(s.H));  // PyTorch's init range
+  p.weights.embedding = Random({s.V, s.E}, 1.0f, &rng);
+  for (int l = 0; l < s.L; ++l) {
+    p.weights.layers.push_back({Random({4 * s.H, l == 0 ? s.E : s.H}, k, &rng),
+                                Random({4 * s.H, s.H}, k, &rng), Random({4 * s.H}, k, &rng),
+                                Random({4 * s.H}, k, &rng)});
+  }
+  p.weights.head_w = Random({s.V, s.H}, k, &rng);
+  p.weights.head_b = Random({s.V}, k, &rng);
+  return p;
+}
+
+std::vector<int> Batches() {
+  std::vector<int> out;
+  for (absl::string_view b : absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
+    out.push_back(std::stoi(std::string(b)));
+  }
+  return out;
+}
+
+// Decode, step latency, prefill and memory of one engine.
+Result MeasureEngine(const Shape& shape, EngineKind kind, Precision precision, int max_batch) {
+  Result r;
+  const double rss0 = RssMb();
+  EngineOptions options;
+  options.precision = precision;
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.max_batch = std::max(1, max_batch);
+  auto engine = CreateEngine(kind, RandomPackage(shape), options);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "%s: %s\n", shape.name.c_str(), engine.status().ToString().c_str());
+    return r;
+  }
+  InferenceEngine& e = **engine;
+  std::mt19937 rng(2);
+  for (int N : Batches()) {
+    if (N > max_batch) continue;
+    std::vector<SequenceState> states(N, SequenceState::Zeros(shape.L, shape.H));
+    std::vector<SequenceState*> ptrs;
+    for (auto& s : states) ptrs.push_back(&s);
+    std::vector<int32_t> tokens(N);
+    for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % shape.V);
+    std::vector<float> logprobs(static_cast<size_t>(N) * shape.V);
+    const double sec = TimePerCall([&] {
+      if (!e.Step(tokens, ptrs, logprobs.data()).ok()) std::abort();
+    });
+    r.decode_tok_s[N] = N / sec;
+    if (N == 1) r.step_us_b1 = sec * 1e6;
+  }
+  if (kind == EngineKind::kOneDnn) {
+    std::vector<int32_t> prompt(absl::GetFlag(FLAGS_prompt));
+    for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % shape.V);
+    std::vector<float> last(shape.V);
+    SequenceState state;
+    const double sec = TimePerCall([&] {
+      state = SequenceState::Zeros(shape.L, shape.H);
+      PrefillItem item{prompt, &state, last.data(), nullptr};
+      if (!e.Prefill(absl::MakeConstSpan(&item, 1)).ok()) std::abort();
+    });
+    r.prefill_tok_s = prompt.size() / sec;
+  }
+  r.rss_mb = RssMb() - rss0;
+  return r;
+}
+
+Result MeasureBare(const Shape& shape, Precision precision) {
+  Result r;
+  const double rss0 = RssMb();
+  bench::BareLstm bare(shape.E, shape.H, shape.L, precision, absl::GetFlag(FLAGS_threads));
+  for (int N : Batches()) {
+    const double sec = TimePerCall([&] { bare.Run(1, N); });
+    r.decode_tok_s[N] = N / sec;
+    if (N == 1) r.step_us_b1 = sec * 1e6;
+  }
+  const int T = absl::GetFlag(FLAGS_prompt);
+  r.prefill_tok_s = T / TimePerCall([&] { bare.Run(T, 1); });
+  r.rss_mb = RssMb() - rss0;
+  return r;
+}
+
+// ---- Tables ----------------------------------------------------------------
+
+std::string Fmt(double v, const char* f = "%.0f") {
+  if (v <= 0) return "–";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), f, v);
+  return buf;
+}
+
+std::string Table(const std::vector<Shape>& shapes,
+                  const std::map<std::string, std::map<std::string, Result>>& results) {
+  const std::vector<int> batches = Batches();
+  std::ostringstream out;
+  out << "| shape | system | b1 step µs |";
+  for (int N : batches) out << " tok/s b" << N << " |";
+  out << " prefill tok/s (T=" << absl::GetFlag(FLAGS_prompt) << ") | RSS MB |\n|---|---|---|";
+  for (size_t i = 0; i < batches.size(); ++i) out << "---|";
+  out << "---|---|\n";
+  for (const Shape& s : shapes) {
+    auto it = results.find(s.name);
+    if (it == results.end()) continue;
+    for (const auto& [system, r] : it->second) {
+      out << "| " << s.name << " | " << system << " | " << Fmt(r.step_us_b1) << " |";
+      for (int N : batches) {
+        auto d = r.decode_tok_s.find(N);
+        out << " " << (d == r.decode_tok_s.end() ? "–" : Fmt(d->second)) << " |";
+      }
+      out << " " << Fmt(r.prefill_tok_s) << " | " << Fmt(r.rss_mb, "%.1f") << " |\n";
+    }
+  }
+  // Ratios: engine vs bare primitive (same precision) and vs PyTorch f32.
+  out << "\nRatios (decode tokens/s; prefill in the last column):\n\n| shape | ratio |";
+  for (int N : batches) out << " b" << N << " |";
+  out << " prefill |\n|---|---|";
+  for (size_t i = 0; i < batches.size(); ++i) out << "---|";
+  out << "---|\n";
+  for (const Shape& s : shapes) {
+    auto it = results.find(s.name);
+    if (it == results.end()) continue;
+    const auto& sys = it->second;
+    for (const char* p : {"f32", "bf16", "int8"}) {
+      const std::string engine = absl::StrCat("engine ", p);
+      if (!sys.count(engine)) continue;
+      const Result& e = sys.at(engine);
+      for (const std::string& base : {absl::StrCat("bare primitive ", p),
+                                      std::string("pytorch f32")}) {
+        if (!sys.count(base)) continue;
+        const Result& b = sys.at(base);
+        out << "| " << s.name << " | " << engine << " / " << base << " |";
+        for (int N : batches) {
+          auto x = e.decode_tok_s.find(N);
+          auto y = b.decode_tok_s.find(N);
+          out << " "
+              << (x == e.decode_tok_s.end() || y == b.decode_tok_s.end()
+                      ? "–"
+                      : Fmt(x->second / y->second, "%.2f"))
+              << " |";
+        }
+        out << " " << (b.prefill_tok_s > 0 ? Fmt(e.prefill_tok_s / b.prefill_tok_s, "%.2f") : "–")
+            << " |\n";
+      }
+    }
+  }
+  return out.str();
+}
+
+int Main() {
+  std::string demo = absl::GetFlag(FLAGS_demo_model);
+  if (demo.empty()) demo = std::string(LSTMSERVE_SOURCE_DIR) + "/models/shakespeare";
+  std::map<std::string, Shape> known = {{"char3x512", {"char3x512", 65, 512, 512, 3}},
+                                        {"word2x650", {"word2x650", 10000, 650, 650, 2}},
+                                        {"big4x1024", {"big4x1024", 32000, 1024, 1024, 4}}};
+  if (auto pkg = LoadModelPackage(demo); pkg.ok()) {
+    const ModelConfig& c = pkg->config;
+    known["demo"] = {"demo", c.vocab_size, c.embedding_dim, c.hidden_size, c.num_layers};
+  }
+  std::vector<Shape> shapes;
+  for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_shapes), ',')) {
+    auto it = known.find(std::string(name));
+    if (it == known.end()) {
+      std::fprintf(stderr, "skipping shape %s (unknown, or demo model absent at %s)\n",
+                   std::string(name).c_str(), demo.c_str());
+      continue;
+    }
+    shapes.push_back(it->second);
+  }
+  nlohmann::json pytorch;
+  if (const std::string path = absl::GetFlag(FLAGS_pytorch_json); !path.empty()) {
+    std::ifstream in(path);
+    pytorch = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (pytorch.is_discarded()) {
+      std::fprintf(stderr, "could not parse %s\n", path.c_str());
+      pytorch = nlohmann::json();
+    }
+  }
+
+  const std::vector<int> batches = Batches();
+  const int max_batch = batches.empty() ? 1 : *std::max_element(batches.begin(), batches.end());
+  std::map<std::string, std::map<std::string, Result>> results;
+  for (const Shape& s : shapes) {
+    std::fprintf(stderr, "== %s: V=%d E=%d H=%d L=%d\n", s.name.c_str(), s.V, s.E, s.H, s.L);
+    for (absl::string_view pname : absl::StrSplit(absl::GetFlag(FLAGS_precisions), ',')) {
+      Precision p;
+      if (!ParsePrecision(std::string(pname), &p)) continue;
+      std::fprintf(stderr, "   engine %s\n", PrecisionName(p));
+      results[s.name][absl::StrCat("engine ", PrecisionName(p))] =
+          MeasureEngine(s, EngineKind::kOneDnn, p, max_batch);
+      std::fprintf(stderr, "   bare primitive %s\n", PrecisionName(p));
+      results[s.name][absl::StrCat("bare primitive ", PrecisionName(p))] = MeasureBare(s, p);
+    }
+    std::fprintf(stderr, "   reference\n");
+    results[s.name]["reference f32"] = MeasureEngine(s, EngineKind::kReference, Precision::kF32,
+                                                     absl::GetFlag(FLAGS_reference_max_batch));
+    if (pytorch.contains("shapes") && pytorch["shapes"].contains(s.name)) {
+      const auto& j = pytorch["shapes"][s.name];
+      Result r;
+      for (auto& [n, v] : j.at("decode_tok_s").items()) r.decode_tok_s[std::stoi(n)] = v;
+      r.step_us_b1 = j.value("step_us_b1", 0.0);
+      r.prefill_tok_s = j.value("prefill_tok_s", 0.0);
+      r.rss_mb = j.value("rss_mb", 0.0);
+      results[s.name]["pytorch f32"] = r;
+    }
+  }
+  std::string header;
+  {
+    std::ifstream cpu("/proc/cpuinfo");
+    std::string line, model;
+    int cores = 0;
+    while (std::getline(cpu, line)) {
+      if (line.rfind("model name", 0) == 0) {
+        model = line.substr(line.find(':') + 2);
+        ++cores;
+      }
+    }
+    header = absl::StrCat("Machine: ", model, ", ", cores, " logical CPUs; threads=",
+                          absl::GetFlag(FLAGS_threads), " (0 = all); oneDNN ISA: ",
+                          bench::EffectiveIsa(), "; median of ", absl::GetFlag(FLAGS_reps),
+                          " runs of >= ", absl::GetFlag(FLAGS_min_time), " s.\n",
+                          pytorch.contains("torch") ? absl::StrCat("PyTorch ",
+                              pytorch["torch"].get<std::string>(), ", ",
+                              pytorch.value("threads", 0), " threads.\n") : "",
+                          "\n");
+  }
+  const std::string table = header + Table(shapes, results);
+  std::printf("%s", table.c_str());
+  if (const std::string path = absl::GetFlag(FLAGS_markdown); !path.empty()) {
+    std::ofstream(path) << table;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace lstmserve
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return lstmserve::Main();
+}
