@@ -62,23 +62,30 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
   return std::chrono::duration<double>(b - a).count();
 }
 
-// Median seconds per call of `fn` (see the file comment).
-double TimePerCall(const std::function<void()>& fn) {
-  fn();  // warm-up: creates primitives, touches buffers
-  std::vector<double> per_call;
+// Median seconds per call of each of `fns`, timed in turn within each run
+// so that they see the same machine load (see the file comment).
+std::vector<double> TimePerCall(const std::vector<std::function<void()>>& fns) {
+  for (const auto& fn : fns) fn();  // warm-up: creates primitives, touches buffers
+  std::vector<std::vector<double>> per_call(fns.size());
   for (int r = 0; r < absl::GetFlag(FLAGS_reps); ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    int n = 0;
-    double elapsed = 0.0;
-    do {
-      fn();
-      ++n;
-      elapsed = Seconds(t0, std::chrono::steady_clock::now());
-    } while (elapsed < absl::GetFlag(FLAGS_min_time) || n < 2);
-    per_call.push_back(elapsed / n);
+    for (size_t i = 0; i < fns.size(); ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      int n = 0;
+      double elapsed = 0.0;
+      do {
+        fns[i]();
+        ++n;
+        elapsed = Seconds(t0, std::chrono::steady_clock::now());
+      } while (elapsed < absl::GetFlag(FLAGS_min_time) || n < 2);
+      per_call[i].push_back(elapsed / n);
+    }
   }
-  std::sort(per_call.begin(), per_call.end());
-  return per_call[per_call.size() / 2];
+  std::vector<double> medians;
+  for (auto& v : per_call) {
+    std::sort(v.begin(), v.end());
+    medians.push_back(v[v.size() / 2]);
+  }
+  return medians;
 }
 
 double RssMb() {
@@ -131,63 +138,95 @@ std::vector<int> Batches() {
   return out;
 }
 
-// Decode, step latency, prefill and memory of one engine.
-Result MeasureEngine(const Shape& shape, EngineKind kind, Precision precision, int max_batch) {
-  Result r;
-  const double rss0 = RssMb();
-  EngineOptions options;
-  options.precision = precision;
-  options.threads = absl::GetFlag(FLAGS_threads);
-  options.max_batch = std::max(1, max_batch);
-  auto engine = CreateEngine(kind, RandomPackage(shape), options);
-  if (!engine.ok()) {
-    std::fprintf(stderr, "%s: %s\n", shape.name.c_str(), engine.status().ToString().c_str());
-    return r;
+// An engine under test, with buffers for one decode batch and one prompt.
+class EngineRunner {
+ public:
+  EngineRunner(const Shape& shape, EngineKind kind, Precision precision, int max_batch)
+      : shape_(shape), rss0_(RssMb()) {
+    EngineOptions options;
+    options.precision = precision;
+    options.threads = absl::GetFlag(FLAGS_threads);
+    options.max_batch = std::max(1, max_batch);
+    auto engine = CreateEngine(kind, RandomPackage(shape), options);
+    if (!engine.ok()) {
+      std::fprintf(stderr, "%s: %s\n", shape.name.c_str(), engine.status().ToString().c_str());
+      return;
+    }
+    engine_ = *std::move(engine);
+    prompt_.resize(absl::GetFlag(FLAGS_prompt));
+    for (int32_t& t : prompt_) t = static_cast<int32_t>(rng_() % shape.V);
+    last_.resize(shape.V);
   }
-  InferenceEngine& e = **engine;
-  std::mt19937 rng(2);
-  for (int N : Batches()) {
-    if (N > max_batch) continue;
-    std::vector<SequenceState> states(N, SequenceState::Zeros(shape.L, shape.H));
-    std::vector<SequenceState*> ptrs;
-    for (auto& s : states) ptrs.push_back(&s);
-    std::vector<int32_t> tokens(N);
-    for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % shape.V);
-    std::vector<float> logprobs(static_cast<size_t>(N) * shape.V);
-    const double sec = TimePerCall([&] {
-      if (!e.Step(tokens, ptrs, logprobs.data()).ok()) std::abort();
-    });
-    r.decode_tok_s[N] = N / sec;
-    if (N == 1) r.step_us_b1 = sec * 1e6;
-  }
-  if (kind == EngineKind::kOneDnn) {
-    std::vector<int32_t> prompt(absl::GetFlag(FLAGS_prompt));
-    for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % shape.V);
-    std::vector<float> last(shape.V);
-    SequenceState state;
-    const double sec = TimePerCall([&] {
-      state = SequenceState::Zeros(shape.L, shape.H);
-      PrefillItem item{prompt, &state, last.data(), nullptr};
-      if (!e.Prefill(absl::MakeConstSpan(&item, 1)).ok()) std::abort();
-    });
-    r.prefill_tok_s = prompt.size() / sec;
-  }
-  r.rss_mb = RssMb() - rss0;
-  return r;
-}
+  bool ok() const { return engine_ != nullptr; }
+  double rss_mb() const { return RssMb() - rss0_; }
 
-Result MeasureBare(const Shape& shape, Precision precision) {
-  Result r;
+  void SetBatch(int N) {
+    states_.assign(N, SequenceState::Zeros(shape_.L, shape_.H));
+    ptrs_.clear();
+    for (auto& s : states_) ptrs_.push_back(&s);
+    tokens_.resize(N);
+    for (int32_t& t : tokens_) t = static_cast<int32_t>(rng_() % shape_.V);
+    logprobs_.resize(static_cast<size_t>(N) * shape_.V);
+  }
+  void Step() {
+    if (!engine_->Step(tokens_, ptrs_, logprobs_.data()).ok()) std::abort();
+  }
+  void Prefill() {
+    SequenceState state = SequenceState::Zeros(shape_.L, shape_.H);
+    PrefillItem item{prompt_, &state, last_.data(), nullptr};
+    if (!engine_->Prefill(absl::MakeConstSpan(&item, 1)).ok()) std::abort();
+  }
+
+ private:
+  const Shape shape_;
+  const double rss0_;
+  std::unique_ptr<InferenceEngine> engine_;
+  std::mt19937 rng_{2};
+  std::vector<SequenceState> states_;
+  std::vector<SequenceState*> ptrs_;
+  std::vector<int32_t> tokens_, prompt_;
+  std::vector<float> logprobs_, last_;
+};
+
+// The engine at `precision` and the bare primitive, timed in alternation.
+void MeasureEngineAndBare(const Shape& shape, Precision precision, int max_batch, Result* engine,
+                          Result* bare) {
+  EngineRunner runner(shape, EngineKind::kOneDnn, precision, max_batch);
+  if (!runner.ok()) return;
   const double rss0 = RssMb();
-  bench::BareLstm bare(shape.E, shape.H, shape.L, precision, absl::GetFlag(FLAGS_threads));
+  bench::BareLstm lstm(shape.E, shape.H, shape.L, precision, absl::GetFlag(FLAGS_threads));
   for (int N : Batches()) {
-    const double sec = TimePerCall([&] { bare.Run(1, N); });
-    r.decode_tok_s[N] = N / sec;
-    if (N == 1) r.step_us_b1 = sec * 1e6;
+    runner.SetBatch(N);
+    const std::vector<double> sec =
+        TimePerCall({[&] { runner.Step(); }, [&] { lstm.Run(1, N); }});
+    engine->decode_tok_s[N] = N / sec[0];
+    bare->decode_tok_s[N] = N / sec[1];
+    if (N == 1) {
+      engine->step_us_b1 = sec[0] * 1e6;
+      bare->step_us_b1 = sec[1] * 1e6;
+    }
   }
   const int T = absl::GetFlag(FLAGS_prompt);
-  r.prefill_tok_s = T / TimePerCall([&] { bare.Run(T, 1); });
-  r.rss_mb = RssMb() - rss0;
+  const std::vector<double> sec = TimePerCall({[&] { runner.Prefill(); }, [&] { lstm.Run(T, 1); }});
+  engine->prefill_tok_s = T / sec[0];
+  bare->prefill_tok_s = T / sec[1];
+  bare->rss_mb = RssMb() - rss0;
+  engine->rss_mb = runner.rss_mb() - bare->rss_mb;
+}
+
+Result MeasureReference(const Shape& shape) {
+  Result r;
+  const int max_batch = absl::GetFlag(FLAGS_reference_max_batch);
+  EngineRunner runner(shape, EngineKind::kReference, Precision::kF32, max_batch);
+  if (!runner.ok()) return r;
+  for (int N : Batches()) {
+    if (N > max_batch) continue;
+    runner.SetBatch(N);
+    const double sec = TimePerCall({[&] { runner.Step(); }})[0];
+    r.decode_tok_s[N] = N / sec;
+    if (N == 1) r.step_us_b1 = sec * 1e6;
+  }
+  r.rss_mb = runner.rss_mb();
   return r;
 }
 
@@ -295,15 +334,13 @@ int Main() {
     for (absl::string_view pname : absl::StrSplit(absl::GetFlag(FLAGS_precisions), ',')) {
       Precision p;
       if (!ParsePrecision(std::string(pname), &p)) continue;
-      std::fprintf(stderr, "   engine %s\n", PrecisionName(p));
-      results[s.name][absl::StrCat("engine ", PrecisionName(p))] =
-          MeasureEngine(s, EngineKind::kOneDnn, p, max_batch);
-      std::fprintf(stderr, "   bare primitive %s\n", PrecisionName(p));
-      results[s.name][absl::StrCat("bare primitive ", PrecisionName(p))] = MeasureBare(s, p);
+      std::fprintf(stderr, "   engine and bare primitive, %s\n", PrecisionName(p));
+      MeasureEngineAndBare(s, p, max_batch,
+                           &results[s.name][absl::StrCat("engine ", PrecisionName(p))],
+                           &results[s.name][absl::StrCat("bare primitive ", PrecisionName(p))]);
     }
     std::fprintf(stderr, "   reference\n");
-    results[s.name]["reference f32"] = MeasureEngine(s, EngineKind::kReference, Precision::kF32,
-                                                     absl::GetFlag(FLAGS_reference_max_batch));
+    results[s.name]["reference f32"] = MeasureReference(s);
     if (pytorch.contains("shapes") && pytorch["shapes"].contains(s.name)) {
       const auto& j = pytorch["shapes"][s.name];
       Result r;
