@@ -56,6 +56,7 @@ struct Result {
   double step_us_b1 = 0.0;
   double prefill_tok_s = 0.0;
   double rss_mb = 0.0;
+  std::map<int, double> first_step_us;  // the first Step at a new batch size
 };
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
@@ -197,6 +198,10 @@ void MeasureEngineAndBare(const Shape& shape, Precision precision, int max_batch
   bench::BareLstm lstm(shape.E, shape.H, shape.L, precision, absl::GetFlag(FLAGS_threads));
   for (int N : Batches()) {
     runner.SetBatch(N);
+    // The first Step at a new N creates that N's primitives.
+    const auto t0 = std::chrono::steady_clock::now();
+    runner.Step();
+    engine->first_step_us[N] = Seconds(t0, std::chrono::steady_clock::now()) * 1e6;
     const std::vector<double> sec =
         TimePerCall({[&] { runner.Step(); }, [&] { lstm.Run(1, N); }});
     engine->decode_tok_s[N] = N / sec[0];
@@ -291,6 +296,21 @@ std::string Table(const std::vector<Shape>& shapes,
         out << " " << (b.prefill_tok_s > 0 ? Fmt(e.prefill_tok_s / b.prefill_tok_s, "%.2f") : "–")
             << " |\n";
       }
+    }
+  }
+  out << "\nFirst Step at a new batch size (creates its primitives), µs; compare with the "
+         "steady step time (N / tok/s):\n\n";
+  for (const Shape& s : shapes) {
+    auto it = results.find(s.name);
+    if (it == results.end()) continue;
+    for (const auto& [system, r] : it->second) {
+      if (r.first_step_us.empty()) continue;
+      out << "- " << s.name << ", " << system << ":";
+      for (const auto& [N, us] : r.first_step_us) {
+        out << " b" << N << " " << Fmt(us) << " (steady " << Fmt(1e6 * N / r.decode_tok_s.at(N))
+            << ")";
+      }
+      out << "\n";
     }
   }
   return out.str();

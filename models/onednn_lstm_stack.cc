@@ -73,9 +73,7 @@ std::unique_ptr<LstmStack> LstmStack::Create(const ModelConfig& config, ModelWei
     seg->input_width = in;
     stack->segments_.push_back(std::move(seg));
   };
-  if (precision == Precision::kInt8) {
-    for (int k = 0; k < L; ++k) add(k, 1, k == 0 ? E : H);
-  } else if (E == H) {
+  if (E == H) {
     add(0, L, E);
   } else {
     add(0, 1, E);

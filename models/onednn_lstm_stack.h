@@ -2,11 +2,12 @@
 // LSTM primitives over weights packed once. Part of the oneDNN engine
 // (models/onednn_engine.h); the output head is models/onednn_head.h.
 //
-// Layers are grouped into segments, each one multi-layer primitive:
-//  - f32/bf16: one segment for all layers when E == H; when E != H layer 0
-//    gets its own (oneDNN needs equal widths for layers above 0).
-//  - int8: one segment per layer, so every layer gets its own weight scales
-//    (oneDNN shares them across the layers of a primitive).
+// Layers are grouped into segments, each one multi-layer primitive: one
+// segment for all layers when E == H; when E != H layer 0 gets its own
+// (oneDNN needs equal widths for layers above 0). int8 weight scales are per
+// gate row and shared by the layers of a segment (oneDNN's rule), so they are
+// taken over all of its layers. One primitive per layer instead measured no
+// more accurate on the tests' models and ~5-10% slower (bench/engine_bench).
 // Each segment's weights are reordered once into the layout oneDNN prefers
 // (format_tag::any); at creation the layout is checked to be the same for
 // small and large batches and long prompts, so one copy serves every (T, N).

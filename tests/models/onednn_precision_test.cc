@@ -71,6 +71,9 @@ TEST(OneDnnPrecisionTest, Bf16AndInt8PerplexityStayCloseToF32OnHeldOutShakespear
   auto score = [&](Precision precision, Scored* out) -> absl::Status {
     EngineOptions options;
     options.precision = precision;
+    // One thread: numerics do not depend on it, and OpenMP teams on a busy
+    // machine can be many times slower.
+    options.threads = 1;
     auto package = LoadModelPackage(model_dir);
     if (!package.ok()) return package.status();
     auto engine = CreateOneDnnEngine(*std::move(package), options);
