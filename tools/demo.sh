@@ -1,13 +1,40 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds lstmserve, and runs it on the shipped demo
-# model (models/shakespeare): generates Shakespeare-like text offline.
+# Installs what is missing, builds lstmserve, starts the server on the shipped
+# demo model (models/shakespeare), queries it once with lstmctl, and keeps
+# serving until Ctrl-C (SIGINT drains and exits 0).
 # Usage: tools/demo.sh            (as root or a sudoer, on Debian 12)
+# Env:   LISTEN (default 127.0.0.1:50051), DEMO_EXIT=1 to stop after the sample query.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 tools/install_deps.sh
 build="${BUILD_DIR:-build}"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DLSTMSERVE_BUILD_TESTS=OFF
-cmake --build "$build" -j"$(nproc)" --target lstmgen
-"$build"/tools/lstmgen --model models/shakespeare --prompt $'ROMEO:\n' --max_tokens 500 \
-  --temperature 0.8 --seed 7
+listen="${LISTEN:-127.0.0.1:50051}"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
+cmake --build "$build" -j"$(nproc)" --target lstmserve lstmctl lstmgen
+
+"$build"/server/lstmserve --model shakespeare=models/shakespeare --listen "$listen" &
+server=$!
+trap 'kill -INT $server 2>/dev/null; wait $server' EXIT
+for _ in $(seq 1 100); do
+  if "$build"/client/lstmctl health --server "$listen" >/dev/null 2>&1; then break; fi
+  kill -0 $server 2>/dev/null || { echo "demo: lstmserve exited" >&2; exit 1; }
+  sleep 0.2
+done
+"$build"/client/lstmctl health --server "$listen"
+echo "--- lstmctl generate --model shakespeare --prompt 'ROMEO:' --max_tokens 400 --temperature 0.8 --seed 7"
+"$build"/client/lstmctl generate --server "$listen" --model shakespeare --prompt $'ROMEO:\n' \
+  --max_tokens 400 --temperature 0.8 --seed 7
+cat <<TXT
+
+lstmserve is serving models/shakespeare on $listen. Try, from another terminal:
+  $build/client/lstmctl generate --server $listen --model shakespeare --prompt 'JULIET:' --max_tokens 300
+  $build/client/lstmctl score    --server $listen --model shakespeare --text 'To be, or not to be'
+  $build/client/lstmctl embed    --server $listen --model shakespeare --text 'Good morrow'
+  $build/client/lstmctl models   --server $listen
+  $build/client/lstmbench        --server $listen --model shakespeare --concurrency 16 --duration 10s
+Offline, without a server: $build/tools/lstmgen --model models/shakespeare --prompt 'KING:'
+Press Ctrl-C to stop the server.
+TXT
+if [ "${DEMO_EXIT:-0}" = "1" ]; then exit 0; fi
+wait $server
