@@ -29,7 +29,10 @@ void GenerateReactor::Reject(const absl::Status& status) {
   {
     absl::MutexLock lock(&mu_);
     finished_ = true;
+    record_.code = status.code();
+    record_.message = std::string(status.message());
   }
+  Report();
   Finish(ToGrpcStatus(status));
 }
 
@@ -66,6 +69,7 @@ void GenerateReactor::Run(const Next& next) {
   if (next.write != nullptr) {
     StartWrite(next.write);
   } else if (next.finish.has_value()) {
+    Report();
     Finish(*next.finish);
   }
 }
@@ -85,6 +89,19 @@ void GenerateReactor::Close(v1::GenerateResponse last, const absl::Status& statu
   Next next;
   {
     absl::MutexLock lock(&mu_);
+    record_.code = status.code();
+    record_.message = std::string(status.message());
+    record_.finish_reason = FinishReasonLabel(last.finish_reason());
+    record_.prompt_tokens = last.usage().prompt_tokens();
+    record_.generated_tokens = last.usage().generated_tokens();
+    if (last.usage().has_time_to_first_token()) {
+      const auto& d = last.usage().time_to_first_token();
+      record_.time_to_first_token = absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+    }
+    if (last.usage().has_queue_time()) {
+      const auto& d = last.usage().queue_time();
+      record_.queue_wait = absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+    }
     if (!cancelled()) Queue(std::move(last), 0);
     final_status_ = ToGrpcStatus(status);
     next = NextLocked();
@@ -128,6 +145,13 @@ void GenerateReactor::OnCancel() {
   }
   if (!next.finish.has_value() && scheduler_ != nullptr) scheduler_->Wake();
   Run(next);
+}
+
+void GenerateReactor::Report() {
+  if (observer_ == nullptr) return;
+  absl::MutexLock lock(&mu_);
+  record_.duration = absl::Now() - record_.start;
+  observer_->OnRequestDone(record_);
 }
 
 void GenerateReactor::OnDone() { delete this; }

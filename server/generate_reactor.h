@@ -11,6 +11,12 @@
 // Steps, so the batch never waits for it) and resumes it once the reader has
 // drained to half of that; the deadline still applies while paused.
 //
+// Accounting: the reactor carries the request's RequestRecord, completes it
+// from Reject or from the final message (Close), and hands it to the
+// RequestObserver just before it calls Finish — so a client that has the
+// RPC's status can already see it counted. That may be on the scheduler
+// thread (Close with no write in flight): observers never block.
+//
 // Lifetime: created by the service, deleted by OnDone. After a successful
 // Submit the scheduler holds the sink until Close, and the reactor calls
 // Finish only after Close, so it never dies under the scheduler.
@@ -30,6 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "lstmserve/v1/lstmserve.pb.h"
 #include "server/generation.h"
+#include "server/request_observer.h"
 #include "server/scheduler.h"
 
 namespace lstmserve {
@@ -38,8 +45,10 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
                               public GenerationSink {
  public:
   // `scheduler` (borrowed; outlives every RPC) runs the job; null for a
-  // reactor that will only Reject.
-  explicit GenerateReactor(ModelScheduler* scheduler) : scheduler_(scheduler) {}
+  // reactor that will only Reject. `observer` (borrowed, may be null) is
+  // told of `record`, completed, when the RPC is done.
+  GenerateReactor(ModelScheduler* scheduler, RequestObserver* observer, RequestRecord record)
+      : scheduler_(scheduler), observer_(observer), record_(std::move(record)) {}
 
   // Queues `job` (job->sink must be this) on the scheduler; if the scheduler
   // refuses it, ends the RPC with that status.
@@ -67,8 +76,11 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   void Queue(v1::GenerateResponse message, int tokens) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Next NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Run(const Next& next);
+  // Completes record_ and tells observer_ (once: right before Finish).
+  void Report() ABSL_LOCKS_EXCLUDED(mu_);
 
   ModelScheduler* const scheduler_;
+  RequestObserver* const observer_;
   std::atomic<bool> cancelled_{false};
   std::atomic<int> pending_tokens_{0};  // tokens in pending_ and writing_
 
@@ -80,6 +92,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);  // set by Close
   bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish called
+  RequestRecord record_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace lstmserve

@@ -17,8 +17,14 @@ ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC listen address HOST:PORT (
 ABSL_FLAG(std::vector<std::string>, model, {},
           "Model to serve as NAME=DIR (a model package directory). Repeat the flag or "
           "separate with commas to serve several models.");
-ABSL_FLAG(std::string, metrics_listen, "", "Prometheus metrics address HOST:PORT (metrics "
-          "issue; accepted and stored for now).");
+ABSL_FLAG(std::string, metrics_listen, "", "Serve Prometheus metrics at http://HOST:PORT/metrics "
+          "(e.g. 0.0.0.0:9464; port 0: any free port, printed at start-up). Empty: no metrics.");
+ABSL_FLAG(bool, metrics, true, "Record metrics. --metrics=false records nothing and serves no "
+          "/metrics even with --metrics-listen (to measure what recording costs).");
+ABSL_FLAG(std::string, request_log, "stderr", "Where to write one JSON line per finished "
+          "request: stderr (or -), a file path (appended), or none.");
+ABSL_FLAG(std::string, log_level, "info", "Request log level: debug, info (every request), "
+          "warning (only failed requests), error (only server-side failures).");
 ABSL_FLAG(std::string, engine, "onednn", "Inference engine: onednn or reference. If it cannot "
           "be created the server exits with the error (no silent fallback).");
 ABSL_FLAG(std::string, precision, "f32", "Engine precision: f32, bf16 or int8 (onednn only).");
@@ -76,7 +82,14 @@ int Fail(const absl::Status& status, int code) {
 int Run() {
   ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
-  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.telemetry.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.telemetry.metrics = absl::GetFlag(FLAGS_metrics);
+  options.telemetry.request_log = absl::GetFlag(FLAGS_request_log);
+  if (options.telemetry.request_log == "none") options.telemetry.request_log.clear();
+  if (!ParseLogLevel(absl::GetFlag(FLAGS_log_level), &options.telemetry.log_level)) {
+    return Fail(absl::InvalidArgumentError("--log-level must be debug, info, warning or error"),
+                2);
+  }
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.scheduler.max_batch = absl::GetFlag(FLAGS_max_batch);
   options.scheduler.max_queue = absl::GetFlag(FLAGS_max_queue);
@@ -115,7 +128,11 @@ int Run() {
   auto server = LanguageModelServer::Start(options, *std::move(engines));
   if (!server.ok()) return Fail(server.status(), 1);
   std::cerr << "lstmserve: serving " << specs.size() << " model(s) on port " << (*server)->port()
-            << " with the " << EngineKindName(kind) << " engine\n";
+            << " with the " << EngineKindName(kind) << " engine";
+  if ((*server)->metrics_port() != 0) {
+    std::cerr << "; metrics on port " << (*server)->metrics_port();
+  }
+  std::cerr << "\n";
 
   int signal = 0;
   sigwait(&signals, &signal);

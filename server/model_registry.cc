@@ -68,7 +68,7 @@ absl::StatusOr<std::vector<NamedEngine>> LoadEngines(const std::vector<ModelSpec
 
 absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(
     std::vector<NamedEngine> engines, const SchedulerOptions& options,
-    SchedulerObserver* observer) {
+    const ObserverFactory& observer_for) {
   if (engines.empty()) return absl::InvalidArgumentError("no models to serve (--model)");
   std::unique_ptr<ModelRegistry> registry(new ModelRegistry());
   std::set<std::string> names;
@@ -82,6 +82,7 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(
     ASSIGN_OR_RETURN(model->tokenizer, Tokenizer::Create(e.engine->config().tokenizer));
     const int max_batch = std::min(options.max_batch, e.engine->max_batch());
     model->info = Describe(e.name, *e.engine, max_batch);
+    SchedulerObserver* observer = observer_for ? observer_for(model->info) : nullptr;
     ASSIGN_OR_RETURN(model->scheduler,
                      ModelScheduler::Create(e.name, std::move(e.engine), model->tokenizer.get(),
                                             options, observer));

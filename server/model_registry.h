@@ -4,6 +4,7 @@
 #ifndef LSTMSERVE_SERVER_MODEL_REGISTRY_H_
 #define LSTMSERVE_SERVER_MODEL_REGISTRY_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,11 +50,15 @@ class ModelRegistry {
     v1::ModelInfo info;
   };
 
+  // The observer for one model's scheduler (may return null: none); called
+  // once per model during Create. What it returns is borrowed and must
+  // outlive the registry.
+  using ObserverFactory = std::function<SchedulerObserver*(const v1::ModelInfo& model)>;
+
   // Starts one scheduler per engine. Names must be unique and non-empty.
-  // `observer` (may be null) is borrowed and outlives the registry.
   static absl::StatusOr<std::unique_ptr<ModelRegistry>> Create(
       std::vector<NamedEngine> engines, const SchedulerOptions& options,
-      SchedulerObserver* observer = nullptr);
+      const ObserverFactory& observer_for = nullptr);
 
   // NOT_FOUND naming the model and the loaded ones.
   absl::StatusOr<Model*> Find(absl::string_view name) const;

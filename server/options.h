@@ -32,11 +32,29 @@ struct SchedulerOptions {
   int max_pending_tokens = 256;
 };
 
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+// "debug", "info", "warning", "error" (server/request_log.cc).
+bool ParseLogLevel(const std::string& name, LogLevel* out);
+
+// Metrics and the request log (server/metrics.h, server/request_log.h).
+struct TelemetryOptions {
+  // Prometheus exposer address HOST:PORT serving /metrics (port 0: any free
+  // port, see LanguageModelServer::metrics_port). Empty: no metrics at all.
+  std::string metrics_listen;
+  // false: record nothing and serve no /metrics even if metrics_listen is
+  // set (the baseline for measuring what recording costs).
+  bool metrics = true;
+  // Where the JSON request log goes: "-" / "stderr", a file (appended), or
+  // empty for none.
+  std::string request_log;
+  // Request log lines below this level are not written.
+  LogLevel log_level = LogLevel::kInfo;
+};
+
 struct ServerOptions {
   // gRPC listen address; port 0 picks a free port (LanguageModelServer::port).
   std::string listen = "0.0.0.0:50051";
-  // Prometheus exposer address (stored; the metrics issue serves it).
-  std::string metrics_listen;
+  TelemetryOptions telemetry;
   // On Shutdown, in-flight streams may run this long before being ended.
   absl::Duration shutdown_grace = absl::Seconds(30);
   // Run a short generation through each model before reporting SERVING.

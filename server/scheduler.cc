@@ -175,7 +175,7 @@ void ModelScheduler::Loop() {
     Batch batch;
     if (!TakeWork(&batch)) break;
     for (auto& job : batch.cancelled) {
-      Sequence(std::move(job), tokenizer_, 1, 1, absl::Now())
+      Sequence(std::move(job), tokenizer_, observer_, 1, 1, absl::Now())
           .Finish(v1::FINISH_REASON_CANCELLED, absl::CancelledError("cancelled while queued"),
                   absl::Now());
     }
@@ -201,8 +201,9 @@ void ModelScheduler::Prefill(Batch* batch) {
   const absl::Time admitted = absl::Now();
   std::vector<std::unique_ptr<Sequence>> fresh;
   for (auto& job : batch->generations) {
-    fresh.push_back(std::make_unique<Sequence>(std::move(job), tokenizer_, config.num_layers,
-                                               config.hidden_size, admitted));
+    observer_->OnAdmitted(static_cast<int>(job->spec.prompt.size()), admitted - job->arrival);
+    fresh.push_back(std::make_unique<Sequence>(std::move(job), tokenizer_, observer_,
+                                               config.num_layers, config.hidden_size, admitted));
   }
   std::vector<SequenceState> states(batch->scores.size() + batch->embeds.size(),
                                     SequenceState::Zeros(config.num_layers, config.hidden_size));
@@ -326,7 +327,7 @@ void ModelScheduler::Shutdown() {
   active_.clear();
   for (Work& w : queued) {
     if (w.generation != nullptr) {
-      Sequence(std::move(w.generation), tokenizer_, 1, 1, now)
+      Sequence(std::move(w.generation), tokenizer_, observer_, 1, 1, now)
           .Finish(v1::FINISH_REASON_SHUTDOWN, status, now);
     }
     if (w.score != nullptr) w.score->done(status);

@@ -16,9 +16,11 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
 }  // namespace
 
 Sequence::Sequence(std::unique_ptr<GenerationJob> job, const Tokenizer* tokenizer,
-                   int num_layers, int hidden_size, absl::Time admitted)
+                   SchedulerObserver* observer, int num_layers, int hidden_size,
+                   absl::Time admitted)
     : job_(std::move(job)),
       tokenizer_(tokenizer),
+      observer_(observer),
       state_(SequenceState::Zeros(num_layers, hidden_size)),
       sampler_(job_->spec.sampling),
       stop_(job_->spec.stops),
@@ -58,7 +60,13 @@ void Sequence::Consume(const float* logprobs, int vocab_size, absl::Time now) {
   const int32_t id = sampler_.Sample(logprobs, vocab_size);
   last_token_ = id;
   ++generated_;
-  if (!first_token_) first_token_ = now;
+  if (!first_token_) {
+    first_token_ = now;
+    observer_->OnFirstToken(now - job_->arrival);
+  } else {
+    observer_->OnToken(now - last_token_time_);
+  }
+  last_token_time_ = now;
   v1::GenerateResponse delta = NewDelta();
   AddToken(id, logprobs, vocab_size, &delta);
   std::string* text = delta.mutable_text();
@@ -97,6 +105,7 @@ void Sequence::Finish(v1::FinishReason reason, const absl::Status& status, absl:
   if (first_token_) SetDuration(*first_token_ - job_->arrival, usage->mutable_time_to_first_token());
   SetDuration(now - job_->arrival, usage->mutable_total_time());
   SetDuration(admitted_ - job_->arrival, usage->mutable_queue_time());
+  observer_->OnFinished(reason, status.code(), generated_);
   job_->sink->Close(std::move(last), status);
 }
 

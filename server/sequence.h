@@ -16,15 +16,17 @@
 #include "models/tokenizer.h"
 #include "models/utf8.h"
 #include "server/generation.h"
+#include "server/scheduler_observer.h"
 #include "server/stop_matcher.h"
 
 namespace lstmserve {
 
 class Sequence {
  public:
-  // `tokenizer` is borrowed and outlives the sequence.
-  Sequence(std::unique_ptr<GenerationJob> job, const Tokenizer* tokenizer, int num_layers,
-           int hidden_size, absl::Time admitted);
+  // `tokenizer` and `observer` (told of each token and of the end) are
+  // borrowed and outlive the sequence.
+  Sequence(std::unique_ptr<GenerationJob> job, const Tokenizer* tokenizer,
+           SchedulerObserver* observer, int num_layers, int hidden_size, absl::Time admitted);
 
   const GenerationSpec& spec() const { return job_->spec; }
   SequenceState* state() { return &state_; }
@@ -54,12 +56,14 @@ class Sequence {
 
   std::unique_ptr<GenerationJob> job_;
   const Tokenizer* tokenizer_;
+  SchedulerObserver* observer_;
   SequenceState state_;
   Sampler sampler_;
   Utf8Assembler utf8_;
   StopMatcher stop_;
   absl::Time admitted_;
   std::optional<absl::Time> first_token_;
+  absl::Time last_token_time_;
   int generated_ = 0;
   int32_t last_token_ = 0;
   bool finished_ = false;

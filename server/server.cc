@@ -3,6 +3,8 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <exception>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -41,13 +43,27 @@ class WarmUpSink final : public GenerationSink {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
-    const ServerOptions& options, std::vector<NamedEngine> engines,
-    SchedulerObserver* observer) {
+    const ServerOptions& options, std::vector<NamedEngine> engines) {
   std::unique_ptr<LanguageModelServer> s(new LanguageModelServer());
   s->options_ = options;
+  RETURN_IF_ERROR(s->StartTelemetry());
+  ServerMetrics* metrics = s->metrics_.get();
+  const int max_queue = options.scheduler.max_queue;
+  ModelRegistry::ObserverFactory observer_for = nullptr;
+  if (metrics != nullptr) {
+    observer_for = [metrics, max_queue](const v1::ModelInfo& info) {
+      return metrics->AddModel(info, max_queue);
+    };
+  }
   ASSIGN_OR_RETURN(s->registry_,
-                   ModelRegistry::Create(std::move(engines), options.scheduler, observer));
-  s->service_ = std::make_unique<LanguageModelService>(s->registry_.get(), options.limits);
+                   ModelRegistry::Create(std::move(engines), options.scheduler, observer_for));
+  s->service_ = std::make_unique<LanguageModelService>(
+      s->registry_.get(), options.limits,
+      s->request_observers_.empty() ? nullptr : &s->request_observers_);
+  if (absl::Status exposed = s->StartExposer(); !exposed.ok()) {
+    s->registry_->StopAll(absl::UnavailableError("the server did not start"));
+    return exposed;
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -70,6 +86,38 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
   return s;
+}
+
+absl::Status LanguageModelServer::StartTelemetry() {
+  const TelemetryOptions& t = options_.telemetry;
+  if (t.metrics && !t.metrics_listen.empty()) {
+    metrics_registry_ = std::make_shared<prometheus::Registry>();
+    ASSIGN_OR_RETURN(metrics_, ServerMetrics::Create(metrics_registry_.get()));
+    process_metrics_ = std::make_shared<ProcessMetrics>();
+    request_observers_.Add(metrics_.get());
+  }
+  if (!t.request_log.empty()) {
+    ASSIGN_OR_RETURN(request_log_, RequestLog::Create(t.request_log, t.log_level));
+    request_observers_.Add(request_log_.get());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LanguageModelServer::StartExposer() {
+  if (metrics_ == nullptr) return absl::OkStatus();
+  const std::string& address = options_.telemetry.metrics_listen;
+  try {
+    // One listening thread; scrapes are rare and cheap.
+    exposer_ = std::make_unique<prometheus::Exposer>(address, 1);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on '", address, "' (--metrics-listen): ", e.what()));
+  }
+  exposer_->RegisterCollectable(metrics_registry_);
+  exposer_->RegisterCollectable(process_metrics_);
+  const std::vector<int> ports = exposer_->GetListeningPorts();
+  metrics_port_ = ports.empty() ? 0 : ports.front();
+  return absl::OkStatus();
 }
 
 absl::Status LanguageModelServer::WarmUp() {
@@ -100,9 +148,12 @@ void LanguageModelServer::Shutdown(absl::Duration grace) {
   shut_down_ = true;
   // Health checks now answer NOT_SERVING, and new requests UNAVAILABLE.
   if (server_ != nullptr) server_->GetHealthCheckService()->Shutdown();
-  service_->StartDraining();
-  registry_->WaitUntilIdle(absl::Now() + grace);
-  registry_->StopAll(absl::UnavailableError("the server shut down before the request finished"));
+  if (service_ != nullptr) service_->StartDraining();
+  if (registry_ != nullptr) {  // null when Start failed early
+    registry_->WaitUntilIdle(absl::Now() + grace);
+    registry_->StopAll(
+        absl::UnavailableError("the server shut down before the request finished"));
+  }
   if (server_ != nullptr) {
     // Every accepted RPC has ended by now; the deadline only bounds stragglers.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

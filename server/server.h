@@ -6,6 +6,10 @@
 // SERVING (for "" and "lstmserve.v1.LanguageModelService"), NOT_SERVING
 // again from the start of Shutdown.
 //
+// Telemetry (options.telemetry): with a metrics address, a Prometheus
+// exposer serves /metrics there (ServerMetrics + ProcessMetrics); with a
+// request log path, one JSON line per request (RequestLog).
+//
 // Thread-safe: Shutdown may be called from any thread (once or more).
 #ifndef LSTMSERVE_SERVER_SERVER_H_
 #define LSTMSERVE_SERVER_SERVER_H_
@@ -17,7 +21,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
+
+#include "server/metrics.h"
 #include "server/model_registry.h"
+#include "server/process_metrics.h"
+#include "server/request_log.h"
 #include "server/options.h"
 #include "server/service.h"
 
@@ -26,16 +36,17 @@ namespace lstmserve {
 class LanguageModelServer {
  public:
   // Serves `engines` (already built: main.cc loads packages, tests pass
-  // in-memory models) on options.listen, warms each model up and reports
-  // SERVING. `observer` (may be null) is borrowed and outlives the server.
+  // in-memory models) on options.listen, starts the metrics exposer and the
+  // request log if asked for, warms each model up and reports SERVING.
   static absl::StatusOr<std::unique_ptr<LanguageModelServer>> Start(
-      const ServerOptions& options, std::vector<NamedEngine> engines,
-      SchedulerObserver* observer = nullptr);
+      const ServerOptions& options, std::vector<NamedEngine> engines);
   // Shuts down (with a zero grace period if Shutdown was not called).
   ~LanguageModelServer();
 
   // The bound port (useful with port 0).
   int port() const { return port_; }
+  // The bound metrics port; 0 when metrics are off.
+  int metrics_port() const { return metrics_port_; }
 
   // Graceful shutdown: health NOT_SERVING and new requests UNAVAILABLE at
   // once; in-flight requests may finish for up to `grace` (default:
@@ -47,9 +58,19 @@ class LanguageModelServer {
  private:
   LanguageModelServer() = default;
   absl::Status WarmUp();
+  absl::Status StartTelemetry();
+  absl::Status StartExposer();
 
   ServerOptions options_;
   int port_ = 0;
+  int metrics_port_ = 0;
+  // Telemetry: declared before what reports to it, so it outlives them.
+  std::shared_ptr<prometheus::Registry> metrics_registry_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::shared_ptr<ProcessMetrics> process_metrics_;
+  std::unique_ptr<RequestLog> request_log_;
+  RequestObservers request_observers_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<LanguageModelService> service_;
   std::unique_ptr<grpc::Server> server_;  // destroyed first

@@ -33,9 +33,11 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
 
 }  // namespace
 
-LanguageModelService::LanguageModelService(ModelRegistry* registry, const RequestLimits& limits)
+LanguageModelService::LanguageModelService(ModelRegistry* registry, const RequestLimits& limits,
+                                           RequestObserver* observer)
     : registry_(registry),
       limits_(limits),
+      observer_(observer),
       id_prefix_(absl::StrFormat("%08x", static_cast<uint32_t>(RandomSeed()))) {}
 
 std::string LanguageModelService::RequestId(const std::string& from_client) {
@@ -49,16 +51,41 @@ absl::StatusOr<ModelRegistry::Model*> LanguageModelService::Admit(
   return registry_->Find(model);
 }
 
+RequestRecord LanguageModelService::NewRecord(const grpc::CallbackServerContext& context,
+                                             const char* rpc, const std::string& request_id) {
+  RequestRecord record;
+  record.start = absl::Now();
+  record.peer = context.peer();
+  record.rpc = rpc;
+  record.request_id = request_id;
+  return record;
+}
+
+void LanguageModelService::FinishUnary(grpc::ServerUnaryReactor* reactor, RequestRecord& record,
+                                       const absl::Status& status) const {
+  if (observer_ != nullptr) {
+    record.code = status.code();
+    record.message = std::string(status.message());
+    record.duration = absl::Now() - record.start;
+    observer_->OnRequestDone(record);
+  }
+  reactor->Finish(ToGrpcStatus(status));
+}
+
 grpc::ServerWriteReactor<v1::GenerateResponse>* LanguageModelService::Generate(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
-  const absl::Time arrival = absl::Now();
+  RequestRecord record = NewRecord(*context, "Generate", request->request_id());
+  const absl::Time arrival = record.start;
   auto model = Admit(request->model());
   if (!model.ok()) {
-    auto* reactor = new GenerateReactor(nullptr);
+    auto* reactor = new GenerateReactor(nullptr, observer_, std::move(record));
     reactor->Reject(model.status());
     return reactor;
   }
-  auto* reactor = new GenerateReactor((*model)->scheduler.get());
+  record.model = (*model)->name;
+  record.request_id = RequestId(request->request_id());
+  const std::string request_id = record.request_id;
+  auto* reactor = new GenerateReactor((*model)->scheduler.get(), observer_, std::move(record));
   auto spec = ValidateGenerateRequest(*request, *(*model)->tokenizer, limits_, RandomSeed());
   if (!spec.ok()) {
     reactor->Reject(spec.status());
@@ -66,7 +93,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* LanguageModelService::Generate(
   }
   auto job = std::make_unique<GenerationJob>();
   job->spec = *std::move(spec);
-  job->spec.request_id = RequestId(request->request_id());
+  job->spec.request_id = request_id;
   job->sink = reactor;
   job->arrival = arrival;
   job->deadline = Deadline(*context);
@@ -77,15 +104,25 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* LanguageModelService::Generate(
 grpc::ServerUnaryReactor* LanguageModelService::Score(grpc::CallbackServerContext* context,
                                                       const v1::ScoreRequest* request,
                                                       v1::ScoreResponse* response) {
-  auto model = Admit(request->model());
-  if (!model.ok()) return FinishNow(context, model.status());
-  auto input = ValidateScoreRequest(*request, *(*model)->tokenizer, limits_);
-  if (!input.ok()) return FinishNow(context, input.status());
-  response->set_request_id(RequestId(request->request_id()));
+  RequestRecord record = NewRecord(*context, "Score", request->request_id());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto model = Admit(request->model());
+  if (!model.ok()) {
+    FinishUnary(reactor, record, model.status());
+    return reactor;
+  }
+  record.model = (*model)->name;
+  auto input = ValidateScoreRequest(*request, *(*model)->tokenizer, limits_);
+  if (!input.ok()) {
+    FinishUnary(reactor, record, input.status());
+    return reactor;
+  }
+  response->set_request_id(RequestId(request->request_id()));
+  record.request_id = response->request_id();
+  record.prompt_tokens = static_cast<int>(input->tokens.size());
   absl::Status submitted = (*model)->scheduler->SubmitScore(
       std::move(input->tokens), input->first_scored,
-      [reactor, response](absl::StatusOr<ScoreResult> result) {
+      [this, reactor, response, record](absl::StatusOr<ScoreResult> result) mutable {
         if (result.ok()) {
           response->mutable_token_ids()->Add(result->token_ids.begin(), result->token_ids.end());
           response->mutable_token_logprobs()->Add(result->logprobs.begin(),
@@ -93,26 +130,36 @@ grpc::ServerUnaryReactor* LanguageModelService::Score(grpc::CallbackServerContex
           response->set_total_logprob(result->total);
           response->set_scored_tokens(static_cast<int32_t>(result->logprobs.size()));
         }
-        reactor->Finish(ToGrpcStatus(result.status()));
+        FinishUnary(reactor, record, result.status());
       });
-  if (!submitted.ok()) reactor->Finish(ToGrpcStatus(submitted));
+  if (!submitted.ok()) FinishUnary(reactor, record, submitted);
   return reactor;
 }
 
 grpc::ServerUnaryReactor* LanguageModelService::Embed(grpc::CallbackServerContext* context,
                                                       const v1::EmbedRequest* request,
                                                       v1::EmbedResponse* response) {
+  RequestRecord record = NewRecord(*context, "Embed", request->request_id());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto model = Admit(request->model());
-  if (!model.ok()) return FinishNow(context, model.status());
+  if (!model.ok()) {
+    FinishUnary(reactor, record, model.status());
+    return reactor;
+  }
+  record.model = (*model)->name;
   auto tokens = ValidateEmbedRequest(*request, *(*model)->tokenizer, limits_);
-  if (!tokens.ok()) return FinishNow(context, tokens.status());
+  if (!tokens.ok()) {
+    FinishUnary(reactor, record, tokens.status());
+    return reactor;
+  }
   response->set_request_id(RequestId(request->request_id()));
   response->set_tokens(static_cast<int32_t>(tokens->size()));
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  record.request_id = response->request_id();
+  record.prompt_tokens = static_cast<int>(tokens->size());
   const bool all_layers = request->include_all_layers();
   absl::Status submitted = (*model)->scheduler->SubmitEmbed(
       *std::move(tokens),
-      [reactor, response, all_layers](absl::StatusOr<SequenceState> state) {
+      [this, reactor, response, all_layers, record](absl::StatusOr<SequenceState> state) mutable {
         if (state.ok() && !state->layers.empty()) {
           const std::vector<float>& top = state->layers.back().h;
           response->mutable_embedding()->Add(top.begin(), top.end());
@@ -124,9 +171,9 @@ grpc::ServerUnaryReactor* LanguageModelService::Embed(grpc::CallbackServerContex
             }
           }
         }
-        reactor->Finish(ToGrpcStatus(state.status()));
+        FinishUnary(reactor, record, state.status());
       });
-  if (!submitted.ok()) reactor->Finish(ToGrpcStatus(submitted));
+  if (!submitted.ok()) FinishUnary(reactor, record, submitted);
   return reactor;
 }
 

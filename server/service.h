@@ -3,7 +3,11 @@
 // scheduler and returns; results come back on the scheduler thread (see
 // GenerateReactor for streams). Handlers never block or run inference.
 //
-// Thread-safe. Borrows the registry, which must outlive the service.
+// Every Generate, Score and Embed RPC is reported once to the
+// RequestObserver (a RequestRecord) just before it finishes.
+//
+// Thread-safe. Borrows the registry and the observer (may be null), which
+// must outlive the service.
 #ifndef LSTMSERVE_SERVER_SERVICE_H_
 #define LSTMSERVE_SERVER_SERVICE_H_
 
@@ -13,12 +17,14 @@
 #include "lstmserve/v1/lstmserve.grpc.pb.h"
 #include "server/model_registry.h"
 #include "server/options.h"
+#include "server/request_observer.h"
 
 namespace lstmserve {
 
 class LanguageModelService final : public v1::LanguageModelService::CallbackService {
  public:
-  LanguageModelService(ModelRegistry* registry, const RequestLimits& limits);
+  LanguageModelService(ModelRegistry* registry, const RequestLimits& limits,
+                       RequestObserver* observer = nullptr);
 
   // From now on every new request gets UNAVAILABLE; requests already
   // accepted go on.
@@ -41,9 +47,16 @@ class LanguageModelService final : public v1::LanguageModelService::CallbackServ
   std::string RequestId(const std::string& from_client);
   // The model, or NOT_FOUND / UNAVAILABLE (draining).
   absl::StatusOr<ModelRegistry::Model*> Admit(const std::string& model) const;
+  // A record for a request that just arrived.
+  static RequestRecord NewRecord(const grpc::CallbackServerContext& context, const char* rpc,
+                                 const std::string& request_id);
+  // Ends a unary RPC with `status`, reporting `record` first.
+  void FinishUnary(grpc::ServerUnaryReactor* reactor, RequestRecord& record,
+                   const absl::Status& status) const;
 
   ModelRegistry* const registry_;
   const RequestLimits limits_;
+  RequestObserver* const observer_;  // may be null
   const std::string id_prefix_;  // random per process
   std::atomic<uint64_t> next_id_{1};
   std::atomic<bool> draining_{false};
