@@ -17,7 +17,7 @@ import statistics
 import sys
 import time
 
-import torch
+torch = None  # imported in main(), after the BLAS thread count is set
 
 SHAPES = {  # name: (V, E, H, L); keep in sync with engine_bench.cc
     "char3x512": (65, 512, 512, 3),
@@ -50,26 +50,29 @@ def time_per_call(fn, reps, min_time):
     return statistics.median(runs)
 
 
-class Model(torch.nn.Module):
-    def __init__(self, V, E, H, L):
-        super().__init__()
-        self.embedding = torch.nn.Embedding(V, E)
-        self.lstm = torch.nn.LSTM(E, H, L)
-        self.head = torch.nn.Linear(H, V)
+def make_model(V, E, H, L):
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(V, E)
+            self.lstm = torch.nn.LSTM(E, H, L)
+            self.head = torch.nn.Linear(H, V)
 
-    def step(self, tokens, state):  # tokens [N]
-        x = self.embedding(tokens).unsqueeze(0)  # [1, N, E]
-        y, state = self.lstm(x, state)  # [1, N, H]
-        return torch.log_softmax(self.head(y[0]), dim=-1), state  # [N, V]
+        def step(self, tokens, state):  # tokens [N]
+            x = self.embedding(tokens).unsqueeze(0)  # [1, N, E]
+            y, state = self.lstm(x, state)  # [1, N, H]
+            return torch.log_softmax(self.head(y[0]), dim=-1), state  # [N, V]
 
-    def prefill(self, prompt, state):  # prompt [T, 1]
-        y, state = self.lstm(self.embedding(prompt), state)  # [T, 1, H]
-        return torch.log_softmax(self.head(y[-1]), dim=-1), state
+        def prefill(self, prompt, state):  # prompt [T, 1]
+            y, state = self.lstm(self.embedding(prompt), state)  # [T, 1, H]
+            return torch.log_softmax(self.head(y[-1]), dim=-1), state
+
+    return Model()
 
 
 def measure(name, V, E, H, L, args):
     rss0 = rss_mb()
-    model = Model(V, E, H, L).eval()
+    model = make_model(V, E, H, L).eval()
     out = {"decode_tok_s": {}}
     with torch.inference_mode():
         for n in args.batches:
@@ -108,6 +111,13 @@ def main():
     args = p.parse_args()
     args.batches = [int(b) for b in args.batches.split(",")]
     threads = args.threads or os.cpu_count()
+    # OpenBLAS keeps its own thread pool: cap it too, before torch loads it,
+    # or "1 thread" PyTorch still multiplies matrices on every core.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    global torch
+    import torch as torch_module
+    torch = torch_module
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     shapes = dict(SHAPES)
