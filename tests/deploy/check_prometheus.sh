@@ -128,4 +128,27 @@ done
 [ "$seen" = "$server_total" ] || fail "Prometheus has $seen generated tokens, the server $server_total"
 echo "generated tokens: server $server_total = Prometheus $seen"
 [ -s "$work/requests.jsonl" ] || fail "empty request log"
+
+echo "== every Grafana dashboard query is valid PromQL and the token panel has data"
+/usr/bin/python3 - "$prom" "$root/deploy/grafana/lstmserve-dashboard.json" <<'PY' || fail "dashboard queries"
+import json, sys, urllib.parse, urllib.request
+prom, path = sys.argv[1], sys.argv[2]
+bad = 0
+for panel in json.load(open(path))["panels"]:
+    for t in panel["targets"]:
+        expr = (t["expr"].replace("$__rate_interval", "30s").replace("$job", "lstmserve")
+                .replace("$model", ".*"))
+        url = "http://%s/api/v1/query?query=%s" % (prom, urllib.parse.quote(expr))
+        try:
+            r = json.load(urllib.request.urlopen(url, timeout=5))
+        except Exception as e:
+            r = {"status": "error", "error": str(e)}
+        if r.get("status") != "success":
+            print("bad query in %r: %s: %s" % (panel["title"], expr, r.get("error")))
+            bad += 1
+        elif panel["title"] == "Generated tokens/s" and t["refId"] == "A" and not r["data"]["result"]:
+            print("no data for", expr)
+            bad += 1
+sys.exit(1 if bad else 0)
+PY
 echo "PASS"
