@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# What recording metrics costs: two lstmserve processes on loopback serving
+# the same model, one with metrics (--metrics-listen, scraped every second
+# during the runs, as Prometheus would) and one with --metrics=false; both
+# with --request-log none. lstmbench runs alternate between them (on, off,
+# on, off, ...) REPEATS times; prints every run and the medians.
+# A benchmark, not a test: run it on an otherwise idle machine.
+# Usage: tests/deploy/metrics_cost.sh BUILD_DIR [MODEL_DIR]
+# Env: ENGINE (onednn), THREADS (1), REPEATS (5), DURATION (10s), CONCURRENCY (64),
+#      MAX_TOKENS (128)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+build="$(cd "${1:?usage: metrics_cost.sh BUILD_DIR [MODEL_DIR]}" && pwd)"
+model="${2:-$root/tests/models/golden/l3_e17_h37_f16}"
+engine="${ENGINE:-onednn}" threads="${THREADS:-1}" repeats="${REPEATS:-5}"
+duration="${DURATION:-10s}" concurrency="${CONCURRENCY:-64}" max_tokens="${MAX_TOKENS:-128}"
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+start() {  # start NAME FLAGS... -> sets port_NAME
+  local name="$1"; shift
+  "$build/server/lstmserve" --model "m=$model" --engine "$engine" --threads "$threads" \
+    --listen 127.0.0.1:0 --request-log none "$@" > "$work/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 300); do grep -q "serving" "$work/$name.log" && break; sleep 0.1; done
+  eval "port_$name=$(sed -n 's/.* on port \([0-9]*\) with.*/\1/p' "$work/$name.log")"
+}
+start on --metrics-listen 127.0.0.1:0
+start off --metrics=false
+metrics_port="$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$work/on.log")"
+# Scrape once a second throughout, like Prometheus.
+( while sleep 1; do /usr/bin/python3 -c 'import sys,urllib.request;urllib.request.urlopen(sys.argv[1],timeout=5).read()' \
+    "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null || true; done ) &
+pids+=($!)
+
+run() {  # run PORT -> tokens/s
+  "$build/client/lstmbench" --server "127.0.0.1:$1" --model m --max_tokens "$max_tokens" \
+    --concurrency "$concurrency" --duration "$duration" --json |
+    /usr/bin/python3 -c 'import json,sys;print(json.load(sys.stdin)["tokens_per_second"])'
+}
+run "$port_on" > /dev/null  # warm both up
+run "$port_off" > /dev/null
+on=() off=()
+for i in $(seq "$repeats"); do
+  on+=("$(run "$port_on")")
+  off+=("$(run "$port_off")")
+  echo "round $i: metrics on ${on[-1]} tok/s, off ${off[-1]} tok/s"
+done
+/usr/bin/python3 - "${on[*]}" "${off[*]}" <<'PY'
+import statistics, sys
+on = [float(x) for x in sys.argv[1].split()]
+off = [float(x) for x in sys.argv[2].split()]
+m_on, m_off = statistics.median(on), statistics.median(off)
+print("median tokens/s: metrics on %.1f, off %.1f, on/off = %.4f (%+.2f%%)"
+      % (m_on, m_off, m_on / m_off, 100 * (m_on / m_off - 1)))
+PY
