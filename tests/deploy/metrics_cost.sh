@@ -6,7 +6,7 @@
 # on, off, ...) REPEATS times; prints every run and the medians.
 # A benchmark, not a test: run it on an otherwise idle machine.
 # Usage: tests/deploy/metrics_cost.sh BUILD_DIR [MODEL_DIR]
-# Env: ENGINE (onednn), THREADS (1), REPEATS (5), DURATION (10s), CONCURRENCY (64),
+# Env: PROMPT, ENGINE (onednn), THREADS (1), REPEATS (5), DURATION (10s), CONCURRENCY (64),
 #      MAX_TOKENS (128)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -14,6 +14,10 @@ build="$(cd "${1:?usage: metrics_cost.sh BUILD_DIR [MODEL_DIR]}" && pwd)"
 model="${2:-$root/tests/models/golden/l3_e17_h37_f16}"
 engine="${ENGINE:-onednn}" threads="${THREADS:-1}" repeats="${REPEATS:-5}"
 duration="${DURATION:-10s}" concurrency="${CONCURRENCY:-64}" max_tokens="${MAX_TOKENS:-128}"
+# A prompt the model can encode: PROMPT, or the first 3 symbols of a char vocabulary.
+prompt="${PROMPT:-$(/usr/bin/python3 -c 'import json,sys
+t=json.load(open(sys.argv[1]+"/config.json")).get("tokenizer",{})
+print("".join(t.get("vocab",[])[:3]) if t.get("type")=="char" else "The ")' "$model")}"
 work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -24,7 +28,7 @@ start() {  # start NAME FLAGS... -> sets port_NAME
   "$build/server/lstmserve" --model "m=$model" --engine "$engine" --threads "$threads" \
     --listen 127.0.0.1:0 --request-log none "$@" > "$work/$name.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 300); do grep -q "serving" "$work/$name.log" && break; sleep 0.1; done
+  for _ in $(seq 300); do grep -qs "serving" "$work/$name.log" && break; sleep 0.1; done
   eval "port_$name=$(sed -n 's/.* on port \([0-9]*\) with.*/\1/p' "$work/$name.log")"
 }
 start on --metrics-listen 127.0.0.1:0
@@ -36,7 +40,7 @@ metrics_port="$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$work/on.log")"
 pids+=($!)
 
 run() {  # run PORT -> tokens/s
-  "$build/client/lstmbench" --server "127.0.0.1:$1" --model m --max_tokens "$max_tokens" \
+  "$build/client/lstmbench" --server "127.0.0.1:$1" --model m --prompt "$prompt" --max_tokens "$max_tokens" \
     --concurrency "$concurrency" --duration "$duration" --json |
     /usr/bin/python3 -c 'import json,sys;print(json.load(sys.stdin)["tokens_per_second"])'
 }
