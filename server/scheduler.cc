@@ -175,9 +175,13 @@ void ModelScheduler::Loop() {
     Batch batch;
     if (!TakeWork(&batch)) break;
     for (auto& job : batch.cancelled) {
-      Sequence(std::move(job), tokenizer_, observer_, 1, 1, absl::Now())
-          .Finish(v1::FINISH_REASON_CANCELLED, absl::CancelledError("cancelled while queued"),
-                  absl::Now());
+      const absl::Time now = absl::Now();
+      const bool expired = now >= job->deadline;  // gRPC cancels expired calls too
+      Sequence(std::move(job), tokenizer_, observer_, 1, 1, now)
+          .Finish(expired ? v1::FINISH_REASON_DEADLINE : v1::FINISH_REASON_CANCELLED,
+                  expired ? absl::DeadlineExceededError("the deadline passed while queued")
+                          : absl::CancelledError("cancelled while queued"),
+                  now);
     }
     if (!batch.empty()) Prefill(&batch);
     Sweep(absl::Now());
@@ -266,11 +270,13 @@ void ModelScheduler::Prefill(Batch* batch) {
 void ModelScheduler::Sweep(absl::Time now) {
   for (auto& seq : active_) {
     if (seq->finished()) continue;
-    if (seq->sink()->cancelled()) {
-      seq->Finish(v1::FINISH_REASON_CANCELLED, absl::CancelledError("the client cancelled"), now);
-    } else if (now >= seq->deadline()) {
+    // The deadline first: gRPC also cancels a call whose deadline passed,
+    // and that is an expiry, not a client cancellation.
+    if (now >= seq->deadline()) {
       seq->Finish(v1::FINISH_REASON_DEADLINE,
                   absl::DeadlineExceededError("the request's deadline passed"), now);
+    } else if (seq->sink()->cancelled()) {
+      seq->Finish(v1::FINISH_REASON_CANCELLED, absl::CancelledError("the client cancelled"), now);
     } else {
       const int pending = seq->sink()->pending_tokens();
       if (!seq->paused && pending >= options_.max_pending_tokens) {
