@@ -41,10 +41,14 @@ void EncodeActivations(const NumericFormat& format, const float* src, int64_t n,
       out[i] = static_cast<uint16_t>(bits >> 16);
     }
   } else {
+    // Clamp, then round half up by truncating q + 0.5 (q >= 0): written so
+    // the compiler vectorizes it (std::nearbyint would not be).
     uint8_t* out = static_cast<uint8_t*>(dst);
+    const float scale = format.data_scale, shift = format.data_shift + 0.5f;
     for (int64_t i = 0; i < n; ++i) {
-      const float q = std::nearbyint(format.data_scale * src[i] + format.data_shift);
-      out[i] = static_cast<uint8_t>(std::clamp(q, 0.0f, 255.0f));
+      float q = scale * src[i] + shift;
+      q = q < 0.0f ? 0.0f : (q > 255.0f ? 255.0f : q);
+      out[i] = static_cast<uint8_t>(static_cast<int32_t>(q));
     }
   }
 }
@@ -61,7 +65,8 @@ void DecodeActivations(const NumericFormat& format, const void* src, int64_t n, 
     }
   } else {
     const uint8_t* in = static_cast<const uint8_t*>(src);
-    for (int64_t i = 0; i < n; ++i) dst[i] = (in[i] - format.data_shift) / format.data_scale;
+    const float inv_scale = 1.0f / format.data_scale, shift = format.data_shift;
+    for (int64_t i = 0; i < n; ++i) dst[i] = (static_cast<float>(in[i]) - shift) * inv_scale;
   }
 }
 
