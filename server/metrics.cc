@@ -224,7 +224,13 @@ ServerMetrics::ServerMetrics(prometheus::Registry* registry)
       model_info_(&BuildGauge()
                        .Name("lstmserve_model_info")
                        .Help("A loaded model (value 1); its shape and precision as labels.")
-                       .Register(*registry)) {}
+                       .Register(*registry)),
+      request_log_dropped_(&BuildCounter()
+                                .Name("lstmserve_request_log_dropped_total")
+                                .Help("Request log lines dropped because the log's queue was "
+                                      "full (the writer could not keep up).")
+                                .Register(*registry)
+                                .Add({})) {}
 
 ServerMetrics::~ServerMetrics() = default;
 

@@ -10,7 +10,9 @@
 //
 // Thread-safety: Create and AddModel are start-up only (one thread, before
 // any observer is used). After that every method is thread-safe (the
-// prometheus-cpp metric types are) and never blocks.
+// prometheus-cpp metric types are): counters and gauges are atomics; a
+// histogram update takes that histogram's mutex, which only a scrape's
+// brief copy of its buckets contends.
 #ifndef LSTMSERVE_SERVER_METRICS_H_
 #define LSTMSERVE_SERVER_METRICS_H_
 
@@ -46,6 +48,10 @@ class ServerMetrics final : public RequestObserver {
   // request counters for every rpc and code; `max_queue` is its queue
   // capacity. Returns the observer for its scheduler (owned by this).
   SchedulerObserver* AddModel(const v1::ModelInfo& model, int max_queue);
+
+  // lstmserve_request_log_dropped_total: request log lines dropped because
+  // the log's queue was full.
+  prometheus::Counter& request_log_dropped() { return *request_log_dropped_; }
 
   // RequestObserver: lstmserve_requests_total, lstmserve_request_duration_seconds.
   // A record whose model was not added (none named, or unknown) is counted
@@ -88,6 +94,7 @@ class ServerMetrics final : public RequestObserver {
   prometheus::Family<prometheus::Gauge>* queue_capacity_;
   prometheus::Family<prometheus::Gauge>* batch_capacity_;
   prometheus::Family<prometheus::Gauge>* model_info_;
+  prometheus::Counter* request_log_dropped_;
 
   std::map<std::string, ModelSeries> by_model_;  // fixed after start-up; "" = unknown
   std::vector<std::unique_ptr<ModelObserver>> observers_;

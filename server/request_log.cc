@@ -97,10 +97,11 @@ std::string RequestLog::Format(const RequestRecord& r) {
 }
 
 absl::StatusOr<std::unique_ptr<RequestLog>> RequestLog::Create(const std::string& path,
-                                                               LogLevel level, int max_queued) {
+                                                               LogLevel level, int max_queued,
+                                                               std::function<void()> on_drop) {
   if (max_queued < 1) return absl::InvalidArgumentError("RequestLog: max_queued must be >= 1");
   if (path == "-" || path == "stderr") {
-    return std::unique_ptr<RequestLog>(new RequestLog(stderr, false, level, max_queued));
+    return std::unique_ptr<RequestLog>(new RequestLog(stderr, false, level, max_queued, std::move(on_drop)));
   }
   std::FILE* f = std::fopen(path.c_str(), "a");
   if (f == nullptr) {
@@ -108,11 +109,16 @@ absl::StatusOr<std::unique_ptr<RequestLog>> RequestLog::Create(const std::string
         absl::StrCat("--request-log '", path, "': cannot open for appending: ",
                      std::strerror(errno)));
   }
-  return std::unique_ptr<RequestLog>(new RequestLog(f, true, level, max_queued));
+  return std::unique_ptr<RequestLog>(new RequestLog(f, true, level, max_queued, std::move(on_drop)));
 }
 
-RequestLog::RequestLog(std::FILE* out, bool owned, LogLevel level, int max_queued)
-    : out_(out), owned_(owned), level_(level), max_queued_(static_cast<size_t>(max_queued)) {
+RequestLog::RequestLog(std::FILE* out, bool owned, LogLevel level, int max_queued,
+                       std::function<void()> on_drop)
+    : out_(out),
+      owned_(owned),
+      level_(level),
+      max_queued_(static_cast<size_t>(max_queued)),
+      on_drop_(std::move(on_drop)) {
   writer_ = std::thread([this] { Run(); });
 }
 
@@ -127,13 +133,16 @@ RequestLog::~RequestLog() {
 
 void RequestLog::OnRequestDone(const RequestRecord& record) {
   if (LevelOf(record.code) < level_) return;
-  absl::MutexLock lock(&mu_);
-  if (queue_.size() >= max_queued_) {
-    dropped_.fetch_add(1, std::memory_order_relaxed);
-    return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (queue_.size() < max_queued_) {
+      queue_.push_back(record);
+      ++enqueued_;
+      return;
+    }
   }
-  queue_.push_back(record);
-  ++enqueued_;
+  dropped_.fetch_add(1, std::memory_order_relaxed);
+  if (on_drop_) on_drop_();
 }
 
 void RequestLog::Flush() {

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -37,9 +38,11 @@ class RequestLog final : public RequestObserver {
  public:
   // `path`: "-" or "stderr" for standard error, otherwise a file opened for
   // appending (NOT_FOUND/PERMISSION_DENIED-style errors name it).
-  static absl::StatusOr<std::unique_ptr<RequestLog>> Create(const std::string& path,
-                                                            LogLevel level,
-                                                            int max_queued = 4096);
+  // `on_drop` (may be empty) is called for each dropped record, on the
+  // caller's thread; it must be cheap (a counter increment).
+  static absl::StatusOr<std::unique_ptr<RequestLog>> Create(
+      const std::string& path, LogLevel level, int max_queued = 4096,
+      std::function<void()> on_drop = nullptr);
   ~RequestLog() override;
 
   void OnRequestDone(const RequestRecord& record) override;
@@ -54,13 +57,15 @@ class RequestLog final : public RequestObserver {
   static LogLevel LevelOf(absl::StatusCode code);
 
  private:
-  RequestLog(std::FILE* out, bool owned, LogLevel level, int max_queued);
+  RequestLog(std::FILE* out, bool owned, LogLevel level, int max_queued,
+             std::function<void()> on_drop);
   void Run();
 
   std::FILE* const out_;
   const bool owned_;  // fclose in the destructor
   const LogLevel level_;
   const size_t max_queued_;
+  const std::function<void()> on_drop_;
   std::atomic<int64_t> dropped_{0};
 
   absl::Mutex mu_;

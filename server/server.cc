@@ -97,7 +97,12 @@ absl::Status LanguageModelServer::StartTelemetry() {
     request_observers_.Add(metrics_.get());
   }
   if (!t.request_log.empty()) {
-    ASSIGN_OR_RETURN(request_log_, RequestLog::Create(t.request_log, t.log_level));
+    std::function<void()> on_drop;
+    if (metrics_ != nullptr) {
+      on_drop = [counter = &metrics_->request_log_dropped()] { counter->Increment(); };
+    }
+    ASSIGN_OR_RETURN(request_log_, RequestLog::Create(t.request_log, t.log_level,
+                                                      /*max_queued=*/4096, std::move(on_drop)));
     request_observers_.Add(request_log_.get());
   }
   return absl::OkStatus();
