@@ -16,16 +16,16 @@
 #ifndef LSTMSERVE_SERVER_METRICS_H_
 #define LSTMSERVE_SERVER_METRICS_H_
 
-#include <map>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "lstmserve/v1/lstmserve.pb.h"

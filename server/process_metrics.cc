@@ -101,8 +101,8 @@ std::vector<prometheus::MetricFamily> ProcessMetrics::Collect() const {
   return {
       Family("process_cpu_seconds_total", "User and system CPU time spent, in seconds.",
              MetricType::Counter, (s.utime_ticks + s.stime_ticks) / ticks),
-      Family("process_resident_memory_bytes", "Resident memory size in bytes.",
-             MetricType::Gauge, s.rss_pages * page),
+      Family("process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge,
+             s.rss_pages * page),
       Family("process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge,
              s.vsize_bytes),
       Family("process_start_time_seconds", "Start time of the process since the Unix epoch.",

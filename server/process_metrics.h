@@ -8,10 +8,10 @@
 #ifndef LSTMSERVE_SERVER_PROCESS_METRICS_H_
 #define LSTMSERVE_SERVER_PROCESS_METRICS_H_
 
-#include <vector>
-
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
+
+#include <vector>
 
 namespace lstmserve {
 

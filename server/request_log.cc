@@ -13,10 +13,14 @@ namespace {
 
 const char* LevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarning: return "warning";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kError:
+      return "error";
   }
   return "info";
 }
@@ -25,11 +29,21 @@ void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
   for (const char c : s) {
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           absl::StrAppendFormat(out, "\\u%04x", static_cast<unsigned char>(c));
@@ -62,7 +76,8 @@ bool ParseLogLevel(const std::string& name, LogLevel* out) {
 
 LogLevel RequestLog::LevelOf(absl::StatusCode code) {
   switch (code) {
-    case absl::StatusCode::kOk: return LogLevel::kInfo;
+    case absl::StatusCode::kOk:
+      return LogLevel::kInfo;
     case absl::StatusCode::kUnknown:
     case absl::StatusCode::kInternal:
     case absl::StatusCode::kUnavailable:
@@ -70,7 +85,8 @@ LogLevel RequestLog::LevelOf(absl::StatusCode code) {
     case absl::StatusCode::kUnimplemented:
     case absl::StatusCode::kAborted:
       return LogLevel::kError;
-    default: return LogLevel::kWarning;
+    default:
+      return LogLevel::kWarning;
   }
 }
 
@@ -101,15 +117,16 @@ absl::StatusOr<std::unique_ptr<RequestLog>> RequestLog::Create(const std::string
                                                                std::function<void()> on_drop) {
   if (max_queued < 1) return absl::InvalidArgumentError("RequestLog: max_queued must be >= 1");
   if (path == "-" || path == "stderr") {
-    return std::unique_ptr<RequestLog>(new RequestLog(stderr, false, level, max_queued, std::move(on_drop)));
+    return std::unique_ptr<RequestLog>(
+        new RequestLog(stderr, false, level, max_queued, std::move(on_drop)));
   }
   std::FILE* f = std::fopen(path.c_str(), "a");
   if (f == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--request-log '", path, "': cannot open for appending: ",
-                     std::strerror(errno)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--request-log '", path, "': cannot open for appending: ", std::strerror(errno)));
   }
-  return std::unique_ptr<RequestLog>(new RequestLog(f, true, level, max_queued, std::move(on_drop)));
+  return std::unique_ptr<RequestLog>(
+      new RequestLog(f, true, level, max_queued, std::move(on_drop)));
 }
 
 RequestLog::RequestLog(std::FILE* out, bool owned, LogLevel level, int max_queued,
@@ -149,9 +166,8 @@ void RequestLog::Flush() {
   absl::MutexLock lock(&mu_);
   std::pair<RequestLog*, int64_t> until(this, enqueued_);
   mu_.Await(absl::Condition(
-      +[](std::pair<RequestLog*, int64_t>* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return a->first->written_ >= a->second;
-      },
+      +[](std::pair<RequestLog*, int64_t>* a)
+           ABSL_NO_THREAD_SAFETY_ANALYSIS { return a->first->written_ >= a->second; },
       &until));
 }
 
@@ -161,9 +177,8 @@ void RequestLog::Run() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](RequestLog* l) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return l->stop_ || !l->queue_.empty();
-          },
+          +[](RequestLog* l)
+               ABSL_NO_THREAD_SAFETY_ANALYSIS { return l->stop_ || !l->queue_.empty(); },
           this));
       if (queue_.empty() && stop_) return;
       batch.swap(queue_);

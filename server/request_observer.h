@@ -23,13 +23,13 @@ struct RequestRecord {
   std::string model;       // a loaded model's name; empty when the request named none
   const char* rpc = "";    // "Generate", "Score", "Embed"
   absl::StatusCode code = absl::StatusCode::kUnknown;
-  std::string message;     // the status message (empty when OK)
-  int prompt_tokens = 0;   // Generate: prompt; Score/Embed: tokens processed
+  std::string message;    // the status message (empty when OK)
+  int prompt_tokens = 0;  // Generate: prompt; Score/Embed: tokens processed
   int generated_tokens = 0;
   std::optional<absl::Duration> time_to_first_token;  // Generate with >= 1 token
   std::optional<absl::Duration> queue_wait;           // Generate once admitted
-  absl::Duration duration;  // start to the end of the RPC
-  std::string finish_reason;  // Generate: "length", "stop", ...; else empty
+  absl::Duration duration;                            // start to the end of the RPC
+  std::string finish_reason;                          // Generate: "length", "stop", ...; else empty
 };
 
 class RequestObserver {

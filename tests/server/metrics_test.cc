@@ -5,14 +5,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <string>
-#include <algorithm>
-#include <iterator>
 #include <thread>
 #include <vector>
 
@@ -94,8 +94,8 @@ class Metrics {
 };
 
 std::string Requests(const std::string& model, const std::string& rpc, const std::string& code) {
-  return absl::StrCat("lstmserve_requests_total{code=\"", code, "\",model=\"", model,
-                      "\",rpc=\"", rpc, "\"}");
+  return absl::StrCat("lstmserve_requests_total{code=\"", code, "\",model=\"", model, "\",rpc=\"",
+                      rpc, "\"}");
 }
 std::string Tiny(const std::string& name) { return absl::StrCat(name, "{model=\"tiny\"}"); }
 
@@ -141,8 +141,7 @@ TEST(MetricsTest, ScrapeMatchesAKnownWorkloadExactly) {
   EXPECT_EQ(m(Requests("tiny", "Embed", "UNAVAILABLE")), 0);
   EXPECT_EQ(m(Tiny("lstmserve_prompt_tokens_total")), 30);
   EXPECT_EQ(m(Tiny("lstmserve_generated_tokens_total")), 55);
-  EXPECT_EQ(m("lstmserve_generations_finished_total{finish_reason=\"length\",model=\"tiny\"}"),
-            10);
+  EXPECT_EQ(m("lstmserve_generations_finished_total{finish_reason=\"length\",model=\"tiny\"}"), 10);
   EXPECT_EQ(m("lstmserve_request_duration_seconds_count{model=\"tiny\",rpc=\"Generate\"}"), 11);
   EXPECT_EQ(m("lstmserve_request_duration_seconds_count{model=\"\",rpc=\"Generate\"}"), 1);
   EXPECT_EQ(m(Tiny("lstmserve_time_to_first_token_seconds_count")), 10);
@@ -179,8 +178,8 @@ TEST(MetricsTest, ScrapeMatchesAKnownWorkloadExactly) {
   m.WaitFor(Requests("tiny", "Generate", "CANCELLED"), 1);
   EXPECT_EQ(m(Requests("tiny", "Generate", "CANCELLED")), 1);
   EXPECT_EQ(m(Tiny("lstmserve_cancellations_total")), 1);
-  EXPECT_EQ(
-      m("lstmserve_generations_finished_total{finish_reason=\"cancelled\",model=\"tiny\"}"), 1);
+  EXPECT_EQ(m("lstmserve_generations_finished_total{finish_reason=\"cancelled\",model=\"tiny\"}"),
+            1);
   EXPECT_EQ(m(Tiny("lstmserve_generated_length_tokens_count")), 11);
   EXPECT_EQ(m(Requests("tiny", "Generate", "OK")), 10);
   // Its tokens are counted as they are made, so the counter and the
@@ -206,7 +205,8 @@ TEST(MetricsTest, DeadlinesAndFullQueuesAreCounted) {
   Metrics m(t.server->metrics_port());
   m.WaitUntil([](const Metrics& m) {
     return m(Requests("tiny", "Generate", "DEADLINE_EXCEEDED")) +
-               m(Requests("tiny", "Generate", "CANCELLED")) >= 1;
+               m(Requests("tiny", "Generate", "CANCELLED")) >=
+           1;
   });
   const double expired = m(Requests("tiny", "Generate", "DEADLINE_EXCEEDED"));
   const double cancelled = m(Requests("tiny", "Generate", "CANCELLED"));
@@ -220,16 +220,18 @@ TEST(MetricsTest, DeadlinesAndFullQueuesAreCounted) {
   absl::Notification started;
   std::thread holder([&] {
     t.client
-        ->Generate(Request("AB", 10000000),
-                   [&](const v1::GenerateResponse&) {
-                     if (!started.HasBeenNotified()) started.Notify();
-                     return true;
-                   },
-                   short_deadline)
+        ->Generate(
+            Request("AB", 10000000),
+            [&](const v1::GenerateResponse&) {
+              if (!started.HasBeenNotified()) started.Notify();
+              return true;
+            },
+            short_deadline)
         .IgnoreError();
   });
   started.WaitForNotification();
-  std::thread waiter([&] { t.client->GenerateText(Request("AB", 2), short_deadline).IgnoreError(); });
+  std::thread waiter(
+      [&] { t.client->GenerateText(Request("AB", 2), short_deadline).IgnoreError(); });
   m.WaitFor(Tiny("lstmserve_queued_requests"), 1);
   EXPECT_EQ(m(Tiny("lstmserve_queued_requests")), 1);
   EXPECT_EQ(t.client->GenerateText(Request("AB", 2)).status().code(),
@@ -267,9 +269,11 @@ TEST(RequestLogTest, WritesOneJsonLinePerRequest) {
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_THAT(lines[0], ::testing::HasSubstr("\"level\":\"info\",\"request_id\":\"req-\\\"1\\\"\""));
-  EXPECT_THAT(lines[0], ::testing::HasSubstr("\"model\":\"tiny\",\"rpc\":\"Generate\",\"code\":\"OK\","
-                                             "\"prompt_tokens\":3,\"generated_tokens\":4,"));
+  EXPECT_THAT(lines[0],
+              ::testing::HasSubstr("\"level\":\"info\",\"request_id\":\"req-\\\"1\\\"\""));
+  EXPECT_THAT(lines[0],
+              ::testing::HasSubstr("\"model\":\"tiny\",\"rpc\":\"Generate\",\"code\":\"OK\","
+                                   "\"prompt_tokens\":3,\"generated_tokens\":4,"));
   EXPECT_THAT(lines[0], ::testing::HasSubstr("\"finish_reason\":\"length\""));
   EXPECT_THAT(lines[0], ::testing::HasSubstr("\"ttft_ms\":"));
   EXPECT_THAT(lines[0], ::testing::HasSubstr("\"peer\":\"ipv4:127.0.0.1:"));
