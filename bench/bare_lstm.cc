@@ -32,10 +32,9 @@ struct BareLstm::Impl {
 
   dnnl::lstm_forward::primitive_desc Pd(const Segment& s, int T, int N, bool any) {
     const int64_t Ls = s.layers;
-    const md wl = any ? md({Ls, 1, s.in, 4, H}, format.weights, tag::any)
-                      : s.weights_layer.get_desc();
-    const md wi = any ? md({Ls, 1, H, 4, H}, format.weights, tag::any)
-                      : s.weights_iter.get_desc();
+    const md wl =
+        any ? md({Ls, 1, s.in, 4, H}, format.weights, tag::any) : s.weights_layer.get_desc();
+    const md wi = any ? md({Ls, 1, H, 4, H}, format.weights, tag::any) : s.weights_iter.get_desc();
     const md iter({Ls, 1, N, H}, format.data, tag::ldnc), iter_c({Ls, 1, N, H}, dt::f32, tag::ldnc);
     return dnnl::lstm_forward::primitive_desc(
         dnnl::lstm_forward::desc(dnnl::prop_kind::forward_inference,
@@ -47,8 +46,7 @@ struct BareLstm::Impl {
   }
 };
 
-BareLstm::BareLstm(int E, int H, int L, Precision precision, int threads)
-    : impl_(new Impl) {
+BareLstm::BareLstm(int E, int H, int L, Precision precision, int threads) : impl_(new Impl) {
   Impl& m = *impl_;
   m.H = H;
   m.format = onednn::FormatFor(precision);

@@ -202,8 +202,7 @@ void MeasureEngineAndBare(const Shape& shape, Precision precision, int max_batch
     const auto t0 = std::chrono::steady_clock::now();
     runner.Step();
     engine->first_step_us[N] = Seconds(t0, std::chrono::steady_clock::now()) * 1e6;
-    const std::vector<double> sec =
-        TimePerCall({[&] { runner.Step(); }, [&] { lstm.Run(1, N); }});
+    const std::vector<double> sec = TimePerCall({[&] { runner.Step(); }, [&] { lstm.Run(1, N); }});
     engine->decode_tok_s[N] = N / sec[0];
     bare->decode_tok_s[N] = N / sec[1];
     if (N == 1) {
@@ -279,8 +278,8 @@ std::string Table(const std::vector<Shape>& shapes,
       const std::string engine = absl::StrCat("engine ", p);
       if (!sys.count(engine)) continue;
       const Result& e = sys.at(engine);
-      for (const std::string& base : {absl::StrCat("bare primitive ", p),
-                                      std::string("pytorch f32")}) {
+      for (const std::string& base :
+           {absl::StrCat("bare primitive ", p), std::string("pytorch f32")}) {
         if (!sys.count(base)) continue;
         const Result& b = sys.at(base);
         out << "| " << s.name << " | " << engine << " / " << base << " |";
@@ -382,14 +381,14 @@ int Main() {
         ++cores;
       }
     }
-    header = absl::StrCat("Machine: ", model, ", ", cores, " logical CPUs; threads=",
-                          absl::GetFlag(FLAGS_threads), " (0 = all); oneDNN ISA: ",
-                          bench::EffectiveIsa(), "; median of ", absl::GetFlag(FLAGS_reps),
-                          " runs of >= ", absl::GetFlag(FLAGS_min_time), " s.\n",
-                          pytorch.contains("torch") ? absl::StrCat("PyTorch ",
-                              pytorch["torch"].get<std::string>(), ", ",
-                              pytorch.value("threads", 0), " threads.\n") : "",
-                          "\n");
+    header = absl::StrCat(
+        "Machine: ", model, ", ", cores, " logical CPUs; threads=", absl::GetFlag(FLAGS_threads),
+        " (0 = all); oneDNN ISA: ", bench::EffectiveIsa(), "; median of ",
+        absl::GetFlag(FLAGS_reps), " runs of >= ", absl::GetFlag(FLAGS_min_time), " s.\n",
+        pytorch.contains("torch") ? absl::StrCat("PyTorch ", pytorch["torch"].get<std::string>(),
+                                                 ", ", pytorch.value("threads", 0), " threads.\n")
+                                  : "",
+        "\n");
   }
   const std::string table = header + Table(shapes, results);
   std::printf("%s", table.c_str());

@@ -36,9 +36,9 @@ using tag = dnnl::memory::format_tag;
 struct NumericFormat {
   dt data;
   dt weights;
-  size_t data_bytes;         // sizeof one activation element
-  float data_scale = 1.0f;   // int8 only
-  float data_shift = 0.0f;   // int8 only; an integer (the u8 zero point)
+  size_t data_bytes;        // sizeof one activation element
+  float data_scale = 1.0f;  // int8 only
+  float data_shift = 0.0f;  // int8 only; an integer (the u8 zero point)
 };
 NumericFormat FormatFor(Precision precision);
 

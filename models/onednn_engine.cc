@@ -115,8 +115,7 @@ class OneDnnEngine final : public InferenceEngine {
       for (const Active& a : active) {
         shortest = std::min(shortest, static_cast<int>(a.item->tokens.size()) - a.offset);
       }
-      const int T = PowerOfTwoFloor(
-          std::max(1, std::min(shortest, prompt_tokens_per_chunk_ / N)));
+      const int T = PowerOfTwoFloor(std::max(1, std::min(shortest, prompt_tokens_per_chunk_ / N)));
       states.clear();
       for (const Active& a : active) states.push_back(a.item->state);
       stack_->Forward(
@@ -225,10 +224,10 @@ absl::StatusOr<std::unique_ptr<InferenceEngine>> CreateOneDnnEngine(ModelPackage
   try {
     dnnl::engine engine(dnnl::engine::kind::cpu, 0);
     dnnl::stream stream(engine);
-    auto stack = LstmStack::Create(config, &package.weights, options.precision,
-                                   options.max_batch, max_chunk, engine, &stream);
-    auto head = OutputHead::Create(config, &package.weights, options.precision,
-                                   options.max_batch, engine, &stream);
+    auto stack = LstmStack::Create(config, &package.weights, options.precision, options.max_batch,
+                                   max_chunk, engine, &stream);
+    auto head = OutputHead::Create(config, &package.weights, options.precision, options.max_batch,
+                                   engine, &stream);
     return std::unique_ptr<InferenceEngine>(
         new OneDnnEngine(config, options, threads, prompt_tokens, std::move(engine),
                          std::move(stream), std::move(stack), std::move(head)));

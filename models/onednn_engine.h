@@ -14,12 +14,17 @@
 //   (T, N) and cached: the first call at a new N costs ~0.3-0.6 ms extra per
 //   primitive (see bench/engine_bench.cc).
 // - Precisions: f32, bf16 (bf16 weights and h, f32 cell state), int8 (u8
-//   activations, s8 weights with one scale per gate row; head s8 per vocab
-//   column). A precision this CPU cannot run fails at creation with
-//   FAILED_PRECONDITION.
+//   activations, s8 weights with one scale per gate row, shared by the layers
+//   of a primitive; head s8 with one scale per vocabulary column). The h
+//   states handed back are the rounded values the primitives produced (bf16,
+//   or u8 levels), the cell states f32. A precision this CPU cannot run fails
+//   at creation with FAILED_PRECONDITION (bf16 needs AVX-512; int8 needs
+//   oneDNN's AVX-512 kernels here).
 // - Threads: EngineOptions.threads (0 = all cores). Debian's oneDNN uses
-//   OpenMP, so each Step/Prefill calls omp_set_num_threads(threads) on the
-//   calling thread; that setting stays with the thread afterwards.
+//   OpenMP, so creation and each Step/Prefill call omp_set_num_threads(threads)
+//   on the calling thread; that setting stays with the thread afterwards. On a
+//   host shared with other busy processes use 1 thread: OpenMP teams whose
+//   members get preempted stall at every timestep (measured 10-100x slower).
 // - All primitives use scratchpad_mode::user with one engine-owned
 //   scratchpad, so the engine may be called from a thread other than the one
 //   that created it (one thread at a time: it is not thread-safe).

@@ -12,8 +12,7 @@ using md = dnnl::memory::desc;
 
 std::unique_ptr<OutputHead> OutputHead::Create(const ModelConfig& config, ModelWeights* weights,
                                                Precision precision, int max_rows,
-                                               const dnnl::engine& engine,
-                                               dnnl::stream* stream) {
+                                               const dnnl::engine& engine, dnnl::stream* stream) {
   std::unique_ptr<OutputHead> head(new OutputHead(config, precision, max_rows));
   head->engine_ = engine;
   const int64_t V = config.vocab_size, H = config.hidden_size;

@@ -110,11 +110,12 @@ dnnl::lstm_forward::desc LstmStack::MakeDesc(const Segment& seg, int T, int N,
   const md iter_c({Ls, 1, N, H}, dt::f32, tag::ldnc);
   const md bias({Ls, 1, 4, H}, dt::f32, tag::ldgo);
   const md dst_layer({T, N, H}, format_.data, tag::tnc);
-  const md wl = any_weights ? md({Ls, 1, In, 4, H}, format_.weights, tag::any) : seg.weights_layer_md;
+  const md wl =
+      any_weights ? md({Ls, 1, In, 4, H}, format_.weights, tag::any) : seg.weights_layer_md;
   const md wi = any_weights ? md({Ls, 1, H, 4, H}, format_.weights, tag::any) : seg.weights_iter_md;
   return dnnl::lstm_forward::desc(dnnl::prop_kind::forward_inference,
-                                  dnnl::rnn_direction::unidirectional_left2right, src_layer,
-                                  iter_h, iter_c, wl, wi, bias, dst_layer, iter_h, iter_c);
+                                  dnnl::rnn_direction::unidirectional_left2right, src_layer, iter_h,
+                                  iter_c, wl, wi, bias, dst_layer, iter_h, iter_c);
 }
 
 void LstmStack::PackSegment(Segment* seg, const ModelWeights& weights,
@@ -191,8 +192,7 @@ void LstmStack::PackSegment(Segment* seg, const ModelWeights& weights,
   auto pack = [&](std::vector<float>& user, const md& user_md, const md& packed_md) {
     dnnl::memory src(user_md, engine, user.data());
     dnnl::memory dst(packed_md, engine);
-    dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, reorder_attr))
-        .execute(*stream, src, dst);
+    dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, reorder_attr)).execute(*stream, src, dst);
     stream->wait();
     return dst;
   };
@@ -225,11 +225,12 @@ LstmStack::Primitive& LstmStack::GetPrimitive(Segment* seg, int T, int N) {
   p.dst_iter = dnnl::memory(pd.dst_iter_desc(), engine_, nullptr);
   p.dst_iter_c = dnnl::memory(pd.dst_iter_c_desc(), engine_, nullptr);
   p.scratchpad = dnnl::memory(pd.scratchpad_desc(), engine_, nullptr);
-  p.args = {{DNNL_ARG_SRC_LAYER, p.src_layer},         {DNNL_ARG_SRC_ITER, p.src_iter},
-            {DNNL_ARG_SRC_ITER_C, p.src_iter_c},       {DNNL_ARG_WEIGHTS_LAYER, seg->weights_layer},
-            {DNNL_ARG_WEIGHTS_ITER, seg->weights_iter}, {DNNL_ARG_BIAS, seg->bias},
-            {DNNL_ARG_DST_LAYER, p.dst_layer},         {DNNL_ARG_DST_ITER, p.dst_iter},
-            {DNNL_ARG_DST_ITER_C, p.dst_iter_c},       {DNNL_ARG_SCRATCHPAD, p.scratchpad}};
+  p.args = {
+      {DNNL_ARG_SRC_LAYER, p.src_layer},          {DNNL_ARG_SRC_ITER, p.src_iter},
+      {DNNL_ARG_SRC_ITER_C, p.src_iter_c},        {DNNL_ARG_WEIGHTS_LAYER, seg->weights_layer},
+      {DNNL_ARG_WEIGHTS_ITER, seg->weights_iter}, {DNNL_ARG_BIAS, seg->bias},
+      {DNNL_ARG_DST_LAYER, p.dst_layer},          {DNNL_ARG_DST_ITER, p.dst_iter},
+      {DNNL_ARG_DST_ITER_C, p.dst_iter_c},        {DNNL_ARG_SCRATCHPAD, p.scratchpad}};
   ++primitives_created_;
   return seg->cache.emplace(key, std::move(p)).first->second;
 }

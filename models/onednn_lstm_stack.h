@@ -41,9 +41,8 @@ class LstmStack {
   // `max_batch` and `max_prompt_chunk` are the largest N and T the engine
   // will use; they only steer the layout check.
   static std::unique_ptr<LstmStack> Create(const ModelConfig& config, ModelWeights* weights,
-                                           Precision precision, int max_batch,
-                                           int max_prompt_chunk, const dnnl::engine& engine,
-                                           dnnl::stream* stream);
+                                           Precision precision, int max_batch, int max_prompt_chunk,
+                                           const dnnl::engine& engine, dnnl::stream* stream);
   ~LstmStack();
 
   // Runs T timesteps of N = states.size() sequences: sequence n reads token
@@ -82,7 +81,7 @@ class LstmStack {
   dnnl::engine engine_;
   std::vector<uint8_t> embedding_table_;  // [V, E] in the activation data type
   std::vector<std::unique_ptr<Segment>> segments_;
-  AlignedBuffer input_;          // [T, N, E] layer-0 inputs
+  AlignedBuffer input_;           // [T, N, E] layer-0 inputs
   AlignedBuffer activations_[2];  // segment outputs, ping-pong: [T, N, H]
   const uint8_t* output_ = nullptr;
   bool packed_layout_ = true;

@@ -99,7 +99,8 @@ DiffStats DriveInLockStep(InferenceEngine* a, InferenceEngine* b, int steps, uin
       if (u(rng) > 0.15) kept.push_back(std::move(p));
     }
     live = std::move(kept);
-    const int joins = live.empty() ? 1 + static_cast<int>(u(rng) * 4) : static_cast<int>(u(rng) * 3);
+    const int joins =
+        live.empty() ? 1 + static_cast<int>(u(rng) * 4) : static_cast<int>(u(rng) * 3);
     for (int j = 0; j < joins && static_cast<int>(live.size()) < a->max_batch(); ++j) {
       live.push_back({SequenceState::Zeros(c.num_layers, c.hidden_size),
                       SequenceState::Zeros(c.num_layers, c.hidden_size)});
@@ -177,8 +178,8 @@ TEST_P(OneDnnVsReferenceTest, PrefillThenStepsEqualsSteps) {
   std::vector<PrefillItem> items;
   for (int k = 0; k < P; ++k) {
     if (k % 2 == 0) pre_all[k].assign(prompts[k].size() * V, NAN);
-    items.push_back({prompts[k], &pre[k], pre_last[k].data(),
-                     k % 2 == 0 ? pre_all[k].data() : nullptr});
+    items.push_back(
+        {prompts[k], &pre[k], pre_last[k].data(), k % 2 == 0 ? pre_all[k].data() : nullptr});
   }
   ASSERT_TRUE(onednn->Prefill(items).ok());
 
@@ -196,7 +197,8 @@ TEST_P(OneDnnVsReferenceTest, PrefillThenStepsEqualsSteps) {
         }
       }
     }
-    for (int v = 0; v < V; ++v) max_last = std::max(max_last, double{std::abs(pre_last[k][v] - row[v])});
+    for (int v = 0; v < V; ++v)
+      max_last = std::max(max_last, double{std::abs(pre_last[k][v] - row[v])});
     EXPECT_LE(StateDiff(pre[k], ref[k]), kF32Tolerance) << "prompt " << k;
   }
   EXPECT_LE(max_all, kF32Tolerance);
@@ -232,14 +234,12 @@ ShapeCase Case(const char* name, int V, int E, int H, int L, uint64_t seed) {
   return {name, s};
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, OneDnnVsReferenceTest,
-                         ::testing::Values(Case("e24_h40_l2", 37, 24, 40, 2, 1),
-                                           Case("e32_h32_l3", 29, 32, 32, 3, 2),
-                                           Case("e19_h13_l1", 23, 19, 13, 1, 3),
-                                           Case("e40_h40_l1", 31, 40, 40, 1, 4),
-                                           Case("e16_h37_l4", 41, 16, 37, 4, 5),
-                                           Case("e48_h20_l4", 300, 48, 20, 4, 6)),
-                         [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, OneDnnVsReferenceTest,
+    ::testing::Values(Case("e24_h40_l2", 37, 24, 40, 2, 1), Case("e32_h32_l3", 29, 32, 32, 3, 2),
+                      Case("e19_h13_l1", 23, 19, 13, 1, 3), Case("e40_h40_l1", 31, 40, 40, 1, 4),
+                      Case("e16_h37_l4", 41, 16, 37, 4, 5), Case("e48_h20_l4", 300, 48, 20, 4, 6)),
+    [](const auto& info) { return std::string(info.param.name); });
 
 // ---- Golden PyTorch fixtures ------------------------------------------------
 
@@ -249,7 +249,8 @@ std::vector<std::string> GoldenFixtures() {
       std::filesystem::path(LSTMSERVE_SOURCE_DIR) / "tests/models/golden";
   if (!std::filesystem::is_directory(root)) return names;
   for (const auto& entry : std::filesystem::directory_iterator(root)) {
-    if (std::filesystem::exists(entry.path() / "golden.json")) names.push_back(entry.path().string());
+    if (std::filesystem::exists(entry.path() / "golden.json"))
+      names.push_back(entry.path().string());
   }
   std::sort(names.begin(), names.end());
   return names;
@@ -379,7 +380,8 @@ TEST(OneDnnEngineTest, PrefillWithoutOutputsOnlyAdvancesStates) {
   ASSERT_TRUE(engine->Prefill(absl::MakeConstSpan(&item, 1)).ok());
   std::vector<float> row(c.vocab_size);
   SequenceState* s[] = {&b};
-  for (int32_t t : prompt) ASSERT_TRUE(engine->Step(absl::MakeConstSpan(&t, 1), s, row.data()).ok());
+  for (int32_t t : prompt)
+    ASSERT_TRUE(engine->Step(absl::MakeConstSpan(&t, 1), s, row.data()).ok());
   EXPECT_LE(StateDiff(a, b), kF32Tolerance);
 }
 
@@ -390,7 +392,8 @@ TEST(OneDnnEngineTest, RunsOnAThreadOtherThanItsCreator) {
   DiffStats d;
   // Two different threads in turn, neither the creator.
   for (int round = 0; round < 2; ++round) {
-    std::thread worker([&] { d = DriveInLockStep(engine.get(), reference.get(), 20, 5 + round, 0); });
+    std::thread worker(
+        [&] { d = DriveInLockStep(engine.get(), reference.get(), 20, 5 + round, 0); });
     worker.join();
     EXPECT_LE(d.max, kF32Tolerance);
   }
@@ -429,9 +432,9 @@ class ReducedPrecisionTest : public ::testing::TestWithParam<PrecisionCase> {};
 
 TEST_P(ReducedPrecisionTest, StaysCloseToF32) {
   const PrecisionCase& pc = GetParam();
-  for (const ShapeCase& sc : {Case("e24_h40_l2", 37, 24, 40, 2, 1),
-                              Case("e64_h64_l3", 65, 64, 64, 3, 2),
-                              Case("e32_h256_l2", 200, 32, 256, 2, 3)}) {
+  for (const ShapeCase& sc :
+       {Case("e24_h40_l2", 37, 24, 40, 2, 1), Case("e64_h64_l3", 65, 64, 64, 3, 2),
+        Case("e32_h256_l2", 200, 32, 256, 2, 3)}) {
     auto f32 = MakeOneDnn(RandomPackage(sc.shape), Precision::kF32);
     auto low = MakeOneDnn(RandomPackage(sc.shape), pc.precision);
     ASSERT_NE(low, nullptr);

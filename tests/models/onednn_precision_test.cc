@@ -32,7 +32,9 @@ std::string DemoModelDir() {
   return std::string(LSTMSERVE_SOURCE_DIR) + "/models/shakespeare";
 }
 
-std::string CorpusPath() { return std::string(LSTMSERVE_SOURCE_DIR) + "/../shared/data/tinyshakespeare.txt"; }
+std::string CorpusPath() {
+  return std::string(LSTMSERVE_SOURCE_DIR) + "/../shared/data/tinyshakespeare.txt";
+}
 
 struct Scored {
   double perplexity = 0.0;
@@ -116,8 +118,8 @@ TEST(OneDnnPrecisionTest, Bf16AndInt8PerplexityStayCloseToF32OnHeldOutShakespear
     std::printf(
         "[ ppl      ] %-4s perplexity %.4f (%+.3f%% vs f32, limit %.0f%%); |d logprob| mean %.4g, "
         "max %.4g\n",
-        PrecisionName(gate.precision), low.perplexity, 100.0 * relative,
-        100.0 * gate.max_relative, sum / low.all.size(), max);
+        PrecisionName(gate.precision), low.perplexity, 100.0 * relative, 100.0 * gate.max_relative,
+        sum / low.all.size(), max);
     EXPECT_LE(std::abs(relative), gate.max_relative) << PrecisionName(gate.precision);
   }
 }
