@@ -13,7 +13,9 @@ listen="${LISTEN:-127.0.0.1:50051}"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build" -j"$(nproc)" --target lstmserve lstmctl lstmgen
 
-"$build"/server/lstmserve --model shakespeare=models/shakespeare --listen "$listen" &
+log="$build/lstmserve-demo.log"
+echo "demo: starting lstmserve on $listen (server log: $log)"
+"$build"/server/lstmserve --model shakespeare=models/shakespeare --listen "$listen" 2>"$log" &
 server=$!
 trap 'kill -INT $server 2>/dev/null; wait $server' EXIT
 for _ in $(seq 1 100); do
@@ -34,6 +36,7 @@ lstmserve is serving models/shakespeare on $listen. Try, from another terminal:
   $build/client/lstmctl models   --server $listen
   $build/client/lstmbench        --server $listen --model shakespeare --concurrency 16 --duration 10s
 Offline, without a server: $build/tools/lstmgen --model models/shakespeare --prompt 'KING:'
+Server log (one JSON line per request): $log
 Press Ctrl-C to stop the server.
 TXT
 if [ "${DEMO_EXIT:-0}" = "1" ]; then exit 0; fi
