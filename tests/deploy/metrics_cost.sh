@@ -23,11 +23,12 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-start() {  # start NAME FLAGS... -> sets port_NAME
+start() {  # start NAME FLAGS... -> sets port_NAME, pid_NAME
   local name="$1"; shift
   "$build/server/lstmserve" --model "m=$model" --engine "$engine" --threads "$threads" \
     --listen 127.0.0.1:0 --request-log none "$@" > "$work/$name.log" 2>&1 &
   pids+=($!)
+  eval "pid_$name=$!"
   for _ in $(seq 300); do grep -qs "serving" "$work/$name.log" && break; sleep 0.1; done
   eval "port_$name=$(sed -n 's/.* on port \([0-9]*\) with.*/\1/p' "$work/$name.log")"
 }
@@ -39,24 +40,45 @@ metrics_port="$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$work/on.log")"
     "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null || true; done ) &
 pids+=($!)
 
-run() {  # run PORT -> tokens/s
-  "$build/client/lstmbench" --server "127.0.0.1:$1" --model m --prompt "$prompt" --max_tokens "$max_tokens" \
-    --concurrency "$concurrency" --duration "$duration" --json |
-    /usr/bin/python3 -c 'import json,sys;print(json.load(sys.stdin)["tokens_per_second"])'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# run PORT PID -> "tokens/s server-CPU-ms-per-1000-tokens" (CPU time is less
+# disturbed than throughput by the client sharing the cores).
+run() {
+  local before after
+  before="$(cpu_ticks "$2")"
+  "$build/client/lstmbench" --server "127.0.0.1:$1" --model m --prompt "$prompt" \
+    --max_tokens "$max_tokens" --concurrency "$concurrency" --duration "$duration" --json \
+    > "$work/bench.json"
+  after="$(cpu_ticks "$2")"
+  /usr/bin/python3 - "$work/bench.json" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+cpu_ms = (float(sys.argv[3]) - float(sys.argv[2])) / float(sys.argv[4]) * 1e3
+tokens = r["tokens_per_second"] * r["seconds"]
+print("%.1f %.3f" % (r["tokens_per_second"], cpu_ms / tokens * 1e3 if tokens else 0))
+PY
 }
-run "$port_on" > /dev/null  # warm both up
-run "$port_off" > /dev/null
+run "$port_on" "$pid_on" > /dev/null  # warm both up
+run "$port_off" "$pid_off" > /dev/null
 on=() off=()
 for i in $(seq "$repeats"); do
-  on+=("$(run "$port_on")")
-  off+=("$(run "$port_off")")
-  echo "round $i: metrics on ${on[-1]} tok/s, off ${off[-1]} tok/s"
+  on+=("$(run "$port_on" "$pid_on")")
+  off+=("$(run "$port_off" "$pid_off")")
+  echo "round $i: metrics on ${on[-1]}, off ${off[-1]}  (tok/s, server CPU ms per 1000 tokens)"
 done
-/usr/bin/python3 - "${on[*]}" "${off[*]}" <<'PY'
+/usr/bin/python3 - "$(printf '%s;' "${on[@]}")" "$(printf '%s;' "${off[@]}")" <<'PY'
 import statistics, sys
-on = [float(x) for x in sys.argv[1].split()]
-off = [float(x) for x in sys.argv[2].split()]
-m_on, m_off = statistics.median(on), statistics.median(off)
+def parse(s):
+    rows = [list(map(float, x.split())) for x in s.split(";") if x.strip()]
+    return [r[0] for r in rows], [r[1] for r in rows]
+on_tps, on_cpu = parse(sys.argv[1])
+off_tps, off_cpu = parse(sys.argv[2])
+m_on, m_off = statistics.median(on_tps), statistics.median(off_tps)
 print("median tokens/s: metrics on %.1f, off %.1f, on/off = %.4f (%+.2f%%)"
       % (m_on, m_off, m_on / m_off, 100 * (m_on / m_off - 1)))
+print("median of paired on/off throughput ratios: %.4f"
+      % statistics.median(a / b for a, b in zip(on_tps, off_tps)))
+c_on, c_off = statistics.median(on_cpu), statistics.median(off_cpu)
+print("median server CPU per 1000 tokens: on %.2f ms, off %.2f ms (%+.2f%%)"
+      % (c_on, c_off, 100 * (c_on / c_off - 1)))
 PY
