@@ -139,8 +139,7 @@ class ServerMetrics::ModelObserver final : public SchedulerObserver {
 };
 
 ServerMetrics::ServerMetrics(prometheus::Registry* registry)
-    : registry_(registry),
-      requests_(&BuildCounter()
+    : requests_(&BuildCounter()
                      .Name("lstmserve_requests_total")
                      .Help("Finished RPCs by model, rpc and gRPC status code (model=\"\": the "
                            "request named no loaded model).")

@@ -71,7 +71,6 @@ class ServerMetrics final : public RequestObserver {
   explicit ServerMetrics(prometheus::Registry* registry);
   ModelSeries MakeRequestSeries(const std::string& model);
 
-  prometheus::Registry* const registry_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* request_duration_;
   prometheus::Family<prometheus::Histogram>* time_to_first_token_;
