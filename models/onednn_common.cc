@@ -1,5 +1,7 @@
 #include "models/onednn_common.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -85,6 +87,20 @@ void Scratchpad::Bind(dnnl::memory* scratchpad_memory) {
   if (scratchpad_memory->get_data_handle() != buffer_.data()) {
     scratchpad_memory->set_data_handle(buffer_.data());
   }
+}
+
+void ReorderSingleThreaded(dnnl::memory& src, dnnl::memory& dst, const dnnl::primitive_attr& attr,
+                           dnnl::stream* stream) {
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  try {
+    dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, attr)).execute(*stream, src, dst);
+    stream->wait();
+  } catch (...) {
+    omp_set_num_threads(threads);
+    throw;
+  }
+  omp_set_num_threads(threads);
 }
 
 dnnl::primitive_attr UserScratchpadAttr() {

@@ -54,8 +54,7 @@ std::unique_ptr<OutputHead> OutputHead::Create(const ModelConfig& config, ModelW
                           ? preferred
                           : md({H, V}, head->format_.weights, tag::ba);
   head->weights_ = dnnl::memory(head->weights_md_, engine);
-  dnnl::reorder(user, head->weights_).execute(*stream, user, head->weights_);
-  stream->wait();
+  ReorderSingleThreaded(user, head->weights_, dnnl::primitive_attr(), stream);
   head->bias_ = dnnl::memory(md({1, V}, dt::f32, tag::ab), engine);
   std::memcpy(head->bias_.get_data_handle(), bias.data(), V * sizeof(float));
   weights->head_w = Tensor();

@@ -192,8 +192,7 @@ void LstmStack::PackSegment(Segment* seg, const ModelWeights& weights,
   auto pack = [&](std::vector<float>& user, const md& user_md, const md& packed_md) {
     dnnl::memory src(user_md, engine, user.data());
     dnnl::memory dst(packed_md, engine);
-    dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, reorder_attr)).execute(*stream, src, dst);
-    stream->wait();
+    ReorderSingleThreaded(src, dst, reorder_attr, stream);
     return dst;
   };
   seg->weights_layer = pack(wl, md({Ls, 1, In, 4, H}, dt::f32, tag::ldigo), seg->weights_layer_md);
