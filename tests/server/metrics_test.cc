@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -217,25 +218,32 @@ TEST(MetricsTest, DeadlinesAndFullQueuesAreCounted) {
             expired);
 
   // One stream holds the only slot, one waits in the queue, a third is refused.
+  // The holder and the waiter get long deadlines so that a slow machine cannot
+  // free the slot before the third request arrives; the holder is cancelled
+  // (its callback returns false) once the refusal has been checked.
+  CallOptions long_deadline;
+  long_deadline.timeout = absl::Seconds(120);
   absl::Notification started;
+  std::atomic<bool> release{false};
   std::thread holder([&] {
     t.client
         ->Generate(
             Request("AB", 10000000),
             [&](const v1::GenerateResponse&) {
               if (!started.HasBeenNotified()) started.Notify();
-              return true;
+              return !release.load();
             },
-            short_deadline)
+            long_deadline)
         .IgnoreError();
   });
   started.WaitForNotification();
   std::thread waiter(
-      [&] { t.client->GenerateText(Request("AB", 2), short_deadline).IgnoreError(); });
+      [&] { t.client->GenerateText(Request("AB", 2), long_deadline).IgnoreError(); });
   m.WaitFor(Tiny("lstmserve_queued_requests"), 1);
   EXPECT_EQ(m(Tiny("lstmserve_queued_requests")), 1);
   EXPECT_EQ(t.client->GenerateText(Request("AB", 2)).status().code(),
             absl::StatusCode::kResourceExhausted);
+  release.store(true);
   holder.join();
   waiter.join();
   m.Refresh();
