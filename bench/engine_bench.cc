@@ -28,6 +28,7 @@
 #include "bench/bare_lstm.h"
 #include "models/engine_factory.h"
 #include "models/model_package.h"
+#include "models/random_package.h"
 #include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, shapes, "demo,char3x512,word2x650,big4x1024", "shapes to run");
@@ -99,36 +100,16 @@ double RssMb() {
   return 0.0;
 }
 
-Tensor Random(std::vector<int64_t> shape, float scale, std::mt19937* rng) {
-  Tensor t;
-  t.shape = shape;
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  std::uniform_real_distribution<float> u(-scale, scale);
-  t.data.resize(n);
-  for (float& x : t.data) x = u(*rng);
-  return t;
-}
-
 ModelPackage RandomPackage(const Shape& s) {
-  std::mt19937 rng(1);
-  ModelPackage p;
-  p.config.name = s.name;
-  p.config.tokenizer.type = TokenizerType::kByte;
-  p.config.vocab_size = s.V;
-  p.config.embedding_dim = s.E;
-  p.config.hidden_size = s.H;
-  p.config.num_layers = s.L;
-  const float k = 1.0f / std::sqrt(static_cast<float>(s.H));  // PyTorch's init range
-  p.weights.embedding = Random({s.V, s.E}, 1.0f, &rng);
-  for (int l = 0; l < s.L; ++l) {
-    p.weights.layers.push_back({Random({4 * s.H, l == 0 ? s.E : s.H}, k, &rng),
-                                Random({4 * s.H, s.H}, k, &rng), Random({4 * s.H}, k, &rng),
-                                Random({4 * s.H}, k, &rng)});
-  }
-  p.weights.head_w = Random({s.V, s.H}, k, &rng);
-  p.weights.head_b = Random({s.V}, k, &rng);
-  return p;
+  RandomPackageShape r;
+  r.name = s.name;
+  r.vocab_size = s.V;
+  r.embedding_dim = s.E;
+  r.hidden_size = s.H;
+  r.num_layers = s.L;
+  r.scale = 0;  // PyTorch's init range
+  r.seed = 1;
+  return ::lstmserve::RandomPackage(r);
 }
 
 std::vector<int> Batches() {

@@ -21,6 +21,7 @@
 #include "client/client.h"
 #include "client/latency_stats.h"
 #include "models/engine_factory.h"
+#include "models/random_package.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, engine, "onednn", "Engine: onednn or reference.");
@@ -37,38 +38,16 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "Length of each measureme
 namespace lstmserve {
 namespace {
 
-Tensor Random(std::vector<int64_t> shape, float scale, std::mt19937_64* rng) {
-  Tensor t;
-  t.shape = shape;
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  std::uniform_real_distribution<float> u(-scale, scale);
-  t.data.resize(n);
-  for (float& x : t.data) x = u(*rng);
-  return t;
-}
-
-ModelPackage RandomPackage() {
-  std::mt19937_64 rng(1);
-  ModelPackage p;
-  const int64_t V = absl::GetFlag(FLAGS_vocab), E = absl::GetFlag(FLAGS_embedding),
-                H = absl::GetFlag(FLAGS_hidden), L = absl::GetFlag(FLAGS_layers);
-  p.config.name = "bench";
-  for (int i = 0; i < V; ++i) p.config.tokenizer.vocab.push_back(U'!' + i);
-  p.config.vocab_size = V;
-  p.config.embedding_dim = E;
-  p.config.hidden_size = H;
-  p.config.num_layers = L;
-  p.weights.embedding = Random({V, E}, 1.0f, &rng);
-  for (int k = 0; k < L; ++k) {
-    const float s = 1.0f / std::sqrt(static_cast<float>(H));
-    p.weights.layers.push_back({Random({4 * H, k == 0 ? E : H}, s, &rng),
-                                Random({4 * H, H}, s, &rng), Random({4 * H}, s, &rng),
-                                Random({4 * H}, s, &rng)});
-  }
-  p.weights.head_w = Random({V, H}, 1.0f / std::sqrt(static_cast<float>(H)), &rng);
-  p.weights.head_b = Random({V}, 0.1f, &rng);
-  return p;
+ModelPackage BenchPackage() {
+  RandomPackageShape r;
+  r.name = "bench";
+  r.vocab_size = absl::GetFlag(FLAGS_vocab);
+  r.embedding_dim = absl::GetFlag(FLAGS_embedding);
+  r.hidden_size = absl::GetFlag(FLAGS_hidden);
+  r.num_layers = absl::GetFlag(FLAGS_layers);
+  r.scale = 0;  // PyTorch's init range
+  r.seed = 1;
+  return RandomPackage(r);
 }
 
 std::unique_ptr<InferenceEngine> Engine(int max_batch) {
@@ -77,7 +56,7 @@ std::unique_ptr<InferenceEngine> Engine(int max_batch) {
   EngineOptions options;
   options.threads = absl::GetFlag(FLAGS_threads);
   options.max_batch = max_batch;
-  auto engine = CreateEngine(kind, RandomPackage(), options);
+  auto engine = CreateEngine(kind, BenchPackage(), options);
   if (!engine.ok()) {
     std::cerr << "serving_bench: " << engine.status() << "\n";
     std::exit(1);
@@ -120,7 +99,7 @@ int Run() {
     }
     engine_tok_s = steps * n / absl::ToDoubleSeconds(absl::Now() - start);
     std::vector<int32_t> prompt;
-    for (char ch : Prompt()) prompt.push_back(ch - '!');  // the server's prompt
+    for (char ch : Prompt()) prompt.push_back(ch - 'A');  // the server's prompt (vocab starts at 'A')
     LatencyStats prefill;
     for (int i = 0; i < 20; ++i) {
       SequenceState s = SequenceState::Zeros(c.num_layers, c.hidden_size);

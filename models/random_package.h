@@ -1,0 +1,30 @@
+// RandomPackage: an in-memory ModelPackage with seeded random weights, for
+// tests and benchmarks that need shapes no trained model has. Deterministic
+// for a given shape and seed. Thread-safe (pure function).
+#ifndef LSTMSERVE_MODELS_RANDOM_PACKAGE_H_
+#define LSTMSERVE_MODELS_RANDOM_PACKAGE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "models/model_package.h"
+
+namespace lstmserve {
+
+struct RandomPackageShape {
+  std::string name = "random";
+  int vocab_size = 37;  // char tokenizer over code points 'A', 'B', ... (up to ~55,000)
+  int embedding_dim = 24;
+  int hidden_size = 40;
+  int num_layers = 2;
+  // LSTM and head weights ~ U(-scale, scale); 0 = PyTorch's init range 1/sqrt(H).
+  // The embedding is always U(-1, 1).
+  float scale = 0.3f;
+  uint64_t seed = 7;
+};
+
+ModelPackage RandomPackage(const RandomPackageShape& shape);
+
+}  // namespace lstmserve
+
+#endif  // LSTMSERVE_MODELS_RANDOM_PACKAGE_H_
