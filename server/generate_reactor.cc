@@ -106,6 +106,11 @@ void GenerateReactor::Close(v1::GenerateResponse last, const absl::Status& statu
     final_status_ = ToGrpcStatus(status);
     next = NextLocked();
   }
+  // Close runs on the scheduler thread, outside any reaction: with nothing
+  // to do here, OnWriteDone/OnCancel finishes the RPC and OnDone may delete
+  // this reactor as soon as mu_ is released, so `this` must not be touched
+  // (not even to call Run). Found by UBSan's vptr check under load.
+  if (next.write == nullptr && !next.finish.has_value()) return;
   Run(next);
 }
 

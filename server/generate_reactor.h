@@ -19,7 +19,9 @@
 //
 // Lifetime: created by the service, deleted by OnDone. After a successful
 // Submit the scheduler holds the sink until Close, and the reactor calls
-// Finish only after Close, so it never dies under the scheduler.
+// Finish only after Close, so it never dies under the scheduler; but once
+// Close has released mu_ another thread may finish and delete it, so Close
+// touches nothing after that unless it is the one writing or finishing.
 // Thread-safe: sink calls (scheduler thread) and reactions (gRPC threads)
 // meet under mu_.
 #ifndef LSTMSERVE_SERVER_GENERATE_REACTOR_H_
