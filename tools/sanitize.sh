@@ -36,6 +36,7 @@ case "$only" in
   ""|asan|tsan) ;;
   *) echo "tools/sanitize.sh: --only takes asan or tsan, not '$only'" >&2; exit 2 ;;
 esac
+case "$prefix" in /*) ;; *) prefix="$root/$prefix" ;; esac
 supp="$root/tools/sanitizers"
 
 # configure BUILD_DIR SANITIZERS: GCC, optimized enough for the numeric tests
@@ -59,8 +60,8 @@ check_logs() {
 
 run_asan() {
   local build="$prefix-asan"
-  local logs="$root/$build/sanitizer-logs"
-  echo "=== sanitize/asan: build $build (ASan + UBSan)"
+  local logs="$build/sanitizer-logs"
+  echo "=== sanitize/asan: build ${build#"$root"/} (ASan + UBSan), whole suite"
   configure "$build" "address,undefined"
   cmake --build "$build" -j"$jobs"
   rm -rf "$logs" && mkdir -p "$logs"
@@ -77,8 +78,8 @@ run_asan() {
 
 run_tsan() {
   local build="$prefix-tsan"
-  local logs="$root/$build/sanitizer-logs"
-  echo "=== sanitize/tsan: build $build (TSan), server tests only"
+  local logs="$build/sanitizer-logs"
+  echo "=== sanitize/tsan: build ${build#"$root"/} (TSan), server tests only"
   configure "$build" "thread"
   local targets=(tsan_selftest)
   for src in tests/server/*_test.cc; do targets+=("$(basename "$src" .cc)"); done
