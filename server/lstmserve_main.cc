@@ -37,8 +37,39 @@ ABSL_FLAG(int, max_prompt_tokens, 4096, "Longest prompt (Score/Embed: context + 
 ABSL_FLAG(int, max_tokens_limit, 4096, "Largest GenerateRequest.max_tokens.");
 ABSL_FLAG(int, max_stop_strings, 8, "Most stop strings per request.");
 ABSL_FLAG(int, max_stop_length, 64, "Longest stop string in bytes.");
-ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30), "On SIGTERM/SIGINT, how long "
-          "in-flight requests may run before they are ended.");
+ABSL_FLAG(absl::Duration, default_deadline, absl::Minutes(10), "Deadline of a Generate call "
+          "whose client set none (inf: none).");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30), "On SIGTERM/SIGINT: readiness "
+          "NOT_SERVING and new requests UNAVAILABLE at once; in-flight requests may run this "
+          "long before they are ended; then exit 0. Keep below Kubernetes' "
+          "terminationGracePeriodSeconds minus the preStop sleep.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::ZeroDuration(),
+          "Deprecated alias of --drain-timeout (used when set).");
+ABSL_FLAG(absl::Duration, liveness_stall_timeout, absl::Seconds(30), "Health service "
+          "lstmserve.v1.Liveness turns NOT_SERVING when a model's scheduling loop made no "
+          "progress for this long (a wedged engine step).");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::ZeroDuration(), "Send GOAWAY to a "
+          "connection after this long so clients reconnect and rebalance across replicas "
+          "(0 or inf: never). Behind a load balancer e.g. 30s.");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(), "Streams on a "
+          "connection past --max-connection-age may finish for this long (inf: always finish).");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Minutes(1), "Ping a quiet connection after "
+          "this long to detect dead peers.");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20), "Close the connection when a "
+          "keepalive ping gets no answer within this long.");
+ABSL_FLAG(absl::Duration, min_client_ping_interval, absl::Seconds(10), "Clients may send "
+          "keepalive pings this often (more often: GOAWAY too_many_pings).");
+ABSL_FLAG(int, max_concurrent_streams, 0, "Concurrent streams per connection (0: gRPC's "
+          "default). Total concurrency is bounded by --max-batch + --max-queue per model.");
+ABSL_FLAG(int, max_message_bytes, 1 << 20, "Largest request message in bytes; larger ones "
+          "get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS (with --tls-key).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: require client certificates it signed "
+          "(mutual TLS; needs --tls-cert/--tls-key).");
+ABSL_FLAG(std::string, auth_token_file, "", "File with bearer tokens, one per line: "
+          "LanguageModelService calls need 'authorization: Bearer <token>' (UNAUTHENTICATED "
+          "otherwise). Health and reflection stay open for probes. Use with TLS.");
 
 namespace lstmserve {
 namespace {
@@ -90,7 +121,27 @@ int Run() {
     return Fail(absl::InvalidArgumentError("--log-level must be debug, info, warning or error"),
                 2);
   }
-  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.shutdown_grace = absl::GetFlag(FLAGS_drain_timeout);
+  if (absl::GetFlag(FLAGS_shutdown_grace) != absl::ZeroDuration()) {
+    options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  }
+  options.liveness_stall_timeout = absl::GetFlag(FLAGS_liveness_stall_timeout);
+  options.limits.default_deadline = absl::GetFlag(FLAGS_default_deadline);
+  NetworkOptions& net = options.network;
+  net.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  if (net.max_connection_age == absl::ZeroDuration()) {
+    net.max_connection_age = absl::InfiniteDuration();
+  }
+  net.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
+  net.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  net.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  net.min_client_ping_interval = absl::GetFlag(FLAGS_min_client_ping_interval);
+  net.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  net.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.security.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.security.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.security.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.security.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
   options.scheduler.max_batch = absl::GetFlag(FLAGS_max_batch);
   options.scheduler.max_queue = absl::GetFlag(FLAGS_max_queue);
   options.scheduler.max_pending_tokens = absl::GetFlag(FLAGS_max_pending_tokens);
