@@ -92,7 +92,8 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* LanguageModelService::Generate(
   record.model = (*model)->name;
   record.request_id = RequestId(request->request_id());
   const std::string request_id = record.request_id;
-  auto* reactor = new GenerateReactor((*model)->scheduler.get(), observer_, std::move(record));
+  auto* reactor = new GenerateReactor((*model)->scheduler.get(), observer_, std::move(record),
+                                      &write_dispatcher_);
   auto spec = ValidateGenerateRequest(*request, *(*model)->tokenizer, limits_, RandomSeed());
   if (!spec.ok()) {
     reactor->Reject(spec.status());

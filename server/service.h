@@ -22,6 +22,7 @@
 #include "server/model_registry.h"
 #include "server/options.h"
 #include "server/request_observer.h"
+#include "server/write_dispatcher.h"
 
 namespace lstmserve {
 
@@ -67,6 +68,8 @@ class LanguageModelService final : public v1::LanguageModelService::CallbackServ
   const std::string id_prefix_;  // random per process
   std::atomic<uint64_t> next_id_{1};
   std::atomic<bool> draining_{false};
+  // Starts stream writes off the scheduler threads (server/write_dispatcher.h).
+  WriteDispatcher write_dispatcher_;
 };
 
 }  // namespace lstmserve
