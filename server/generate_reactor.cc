@@ -74,6 +74,15 @@ void GenerateReactor::Run(const Next& next) {
   }
 }
 
+void GenerateReactor::Dispatch(Next next) {
+  if (next.write == nullptr && !next.finish.has_value()) return;
+  if (dispatcher_ == nullptr) {
+    Run(next);
+  } else {
+    dispatcher_->Post([this, next = std::move(next)] { Run(next); });
+  }
+}
+
 void GenerateReactor::Send(v1::GenerateResponse delta, int tokens) {
   Next next;
   {
@@ -82,7 +91,7 @@ void GenerateReactor::Send(v1::GenerateResponse delta, int tokens) {
     Queue(std::move(delta), tokens);
     next = NextLocked();
   }
-  Run(next);
+  Dispatch(std::move(next));
 }
 
 void GenerateReactor::Close(v1::GenerateResponse last, const absl::Status& status) {
@@ -108,10 +117,10 @@ void GenerateReactor::Close(v1::GenerateResponse last, const absl::Status& statu
   }
   // Close runs on the scheduler thread, outside any reaction: with nothing
   // to do here, OnWriteDone/OnCancel finishes the RPC and OnDone may delete
-  // this reactor as soon as mu_ is released, so `this` must not be touched
-  // (not even to call Run). Found by UBSan's vptr check under load.
+  // this reactor as soon as mu_ is released, so `this` must not be touched,
+  // not even to call Dispatch (UBSan's vptr check caught that under load).
   if (next.write == nullptr && !next.finish.has_value()) return;
-  Run(next);
+  Dispatch(std::move(next));
 }
 
 void GenerateReactor::OnWriteDone(bool ok) {

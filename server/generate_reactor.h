@@ -23,7 +23,9 @@
 // Close has released mu_ another thread may finish and delete it, so Close
 // touches nothing after that unless it is the one writing or finishing.
 // Thread-safe: sink calls (scheduler thread) and reactions (gRPC threads)
-// meet under mu_.
+// meet under mu_. What sink calls make due (a write, or Finish) runs on the
+// WriteDispatcher thread; a write marked in flight keeps the reactor alive
+// until that task has run.
 #ifndef LSTMSERVE_SERVER_GENERATE_REACTOR_H_
 #define LSTMSERVE_SERVER_GENERATE_REACTOR_H_
 
@@ -40,6 +42,7 @@
 #include "server/generation.h"
 #include "server/request_observer.h"
 #include "server/scheduler.h"
+#include "server/write_dispatcher.h"
 
 namespace lstmserve {
 
@@ -49,8 +52,14 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   // `scheduler` (borrowed; outlives every RPC) runs the job; null for a
   // reactor that will only Reject. `observer` (borrowed, may be null) is
   // told of `record`, completed, when the RPC is done.
-  GenerateReactor(ModelScheduler* scheduler, RequestObserver* observer, RequestRecord record)
-      : scheduler_(scheduler), observer_(observer), record_(std::move(record)) {}
+  // `dispatcher` (borrowed, may be null: inline) starts the writes and the
+  // Finish that Send/Close make due, off the scheduler thread.
+  GenerateReactor(ModelScheduler* scheduler, RequestObserver* observer, RequestRecord record,
+                  WriteDispatcher* dispatcher = nullptr)
+      : scheduler_(scheduler),
+        observer_(observer),
+        dispatcher_(dispatcher),
+        record_(std::move(record)) {}
 
   // Queues `job` (job->sink must be this) on the scheduler; if the scheduler
   // refuses it, ends the RPC with that status.
@@ -78,11 +87,14 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   void Queue(v1::GenerateResponse message, int tokens) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Next NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Run(const Next& next);
+  // Run, on the dispatcher thread when there is one.
+  void Dispatch(Next next);
   // Completes record_ and tells observer_ (once: right before Finish).
   void Report() ABSL_LOCKS_EXCLUDED(mu_);
 
   ModelScheduler* const scheduler_;
   RequestObserver* const observer_;
+  WriteDispatcher* const dispatcher_;
   std::atomic<bool> cancelled_{false};
   std::atomic<int> pending_tokens_{0};  // tokens in pending_ and writing_
 
