@@ -230,6 +230,7 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::FromBytes(cons
 
 void SafetensorsFile::ToFloat32(const TensorView& view, float* out) {
   const int64_t n = view.num_elements();
+  if (n == 0) return;  // `out` may be null then (an empty vector's data())
   switch (view.dtype) {
     case DType::kF32:
       std::memcpy(out, view.data, n * 4);  // the format is little-endian, as is x86-64
