@@ -16,7 +16,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-all_targets=(model_config_fuzzer safetensors_fuzzer tokenizer_fuzzer generate_request_fuzzer)
+all_targets=(model_config_fuzzer safetensors_fuzzer tokenizer_fuzzer generate_request_fuzzer
+  stop_matcher_fuzzer)
 seconds=30
 build=build-fuzz
 jobs=1
@@ -47,6 +48,7 @@ max_len() {
     safetensors_fuzzer) echo 4096 ;;
     tokenizer_fuzzer) echo 1024 ;;
     generate_request_fuzzer) echo 8192 ;;
+    stop_matcher_fuzzer) echo 1024 ;;
   esac
 }
 

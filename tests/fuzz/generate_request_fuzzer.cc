@@ -1,8 +1,9 @@
 // Fuzz target: a serialized lstmserve.v1.GenerateRequest, as the server
 // receives it, -> ValidateGenerateRequest with the server's default limits
-// (server/options.h), against a char and a byte tokenizer. The same bytes are
-// also parsed as a ScoreRequest and an EmbedRequest (the field numbers
-// overlap) and validated, so the three request validators share one corpus.
+// (server/options.h) and with tight ones, against a char and a byte
+// tokenizer. The same bytes are also parsed as a ScoreRequest and an
+// EmbedRequest (the field numbers overlap) and validated, so the three
+// request validators share one corpus.
 // Beyond "no crash": an accepted request is within every limit and its prompt
 // ids are < vocab size; a rejection is INVALID_ARGUMENT with a bounded
 // message; a Score input satisfies the scheduler's
@@ -91,19 +92,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Protobuf logs every string field with invalid UTF-8 it refuses; quiet.
   static const bool quiet = (google::protobuf::SetLogHandler(nullptr), true);
   (void)quiet;
-  const RequestLimits limits;  // the server's defaults
+  // The server's defaults, and tight limits (as flags may set) so that short
+  // inputs reach every limit check.
+  const RequestLimits defaults;
+  RequestLimits tight;
+  tight.max_prompt_tokens = 8;
+  tight.max_tokens_limit = 8;
+  tight.max_stop_strings = 2;
+  tight.max_stop_length = 4;
+  tight.max_logprobs = 2;
   const Tokenizer* tokenizers[] = {&fuzz::ShakespeareTokenizer(), &fuzz::ByteTokenizer()};
   v1::GenerateRequest generate;
-  if (generate.ParseFromArray(data, static_cast<int>(size))) {
-    for (const Tokenizer* t : tokenizers) CheckGenerate(generate, *t, limits);
-  }
   v1::ScoreRequest score;
-  if (score.ParseFromArray(data, static_cast<int>(size))) {
-    for (const Tokenizer* t : tokenizers) CheckScore(score, *t, limits);
-  }
   v1::EmbedRequest embed;
-  if (embed.ParseFromArray(data, static_cast<int>(size))) {
-    for (const Tokenizer* t : tokenizers) CheckEmbed(embed, *t, limits);
+  const bool is_generate = generate.ParseFromArray(data, static_cast<int>(size));
+  const bool is_score = score.ParseFromArray(data, static_cast<int>(size));
+  const bool is_embed = embed.ParseFromArray(data, static_cast<int>(size));
+  const RequestLimits* const all_limits[] = {&defaults, &tight};
+  for (const RequestLimits* limits : all_limits) {
+    for (const Tokenizer* t : tokenizers) {
+      if (is_generate) CheckGenerate(generate, *t, *limits);
+      if (is_score) CheckScore(score, *t, *limits);
+      if (is_embed) CheckEmbed(embed, *t, *limits);
+    }
   }
   return 0;
 }

@@ -200,12 +200,28 @@ def request_seeds():
     write(t, "invalid_utf8", field_bytes(2, b"\xff\xfe") + field_varint(3, 1))
 
 
+# ---- stop strings: [n stops][stop 0xFF ... 0xFF chunk 0xFF chunk ...] -------------
+def stop_matcher_seeds():
+    t = "stop_matcher_fuzzer"
+    sep = b"\xff"
+
+    def seed(stops, chunks):
+        return bytes([len(stops)]) + sep.join([s.encode() for s in stops + chunks])
+
+    write(t, "no_stops", seed([], ["Hello", ", world"]))
+    write(t, "split_stop", seed(["\n\n", "END"], ["First line\n", "\nSecond", " END"]))
+    write(t, "overlapping", seed(["abab", "bab", "c"], ["a", "bab", "ab", "c"]))
+    write(t, "prefix_never_completes", seed(["stop"], ["st", "o", "p!", "sto"]))
+    write(t, "unicode", seed(["é€", "😀"], ["caf\u00e9", "\u20ac", "x😀"]))
+
+
 def main():
     shutil.rmtree(CORPUS, ignore_errors=True)
     config_seeds()
     safetensors_seeds()
     tokenizer_seeds()
     request_seeds()
+    stop_matcher_seeds()
 
 
 if __name__ == "__main__":
