@@ -8,8 +8,10 @@
 # Usage: tools/fuzz.sh [--seconds N] [--build DIR] [--jobs J] [target ...]
 #   --seconds N  fuzzing time per target (default 30)
 #   --build DIR  build directory (default build-fuzz)
-#   --jobs J     build parallelism, and how many targets fuzz at once (default 1)
-#   target       any of the targets below (default: all)
+#   --jobs J     build parallelism, and how many targets fuzz at once (default:
+#                the number of CPUs; each target still gets N seconds)
+#   target       model_config_fuzzer safetensors_fuzzer tokenizer_fuzzer
+#                generate_request_fuzzer stop_matcher_fuzzer (default: all)
 # A crash file becomes a regression test by committing it under
 # tests/fuzz/regressions/<target>/ (ctest replays it in the ordinary build).
 set -euo pipefail
@@ -20,14 +22,14 @@ all_targets=(model_config_fuzzer safetensors_fuzzer tokenizer_fuzzer generate_re
   stop_matcher_fuzzer)
 seconds=30
 build=build-fuzz
-jobs=1
+jobs="$(nproc)"
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -e/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
     -*) echo "tools/fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
