@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "models/bounded_json.h"
 #include "models/utf8.h"
 #include "nlohmann/json.hpp"
 
@@ -83,12 +84,11 @@ const char* TokenizerTypeName(TokenizerType type) {
 
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text,
                                              absl::string_view source) {
-  json j;
-  try {
-    j = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::exception& e) {
-    return Invalid(source, absl::StrCat("unreadable JSON: ", e.what()));
+  auto parsed = ParseBoundedJson(json_text);
+  if (!parsed.ok()) {
+    return Invalid(source, absl::StrCat("unreadable JSON: ", parsed.status().message()));
   }
+  const json& j = *parsed;
   if (!j.is_object()) return Invalid(source, "top level must be a JSON object");
   if (!j.contains("format") || j.at("format") != "lstmserve-lm") {
     return Invalid(source, absl::StrCat("field \"format\" must be \"lstmserve-lm\", found ",

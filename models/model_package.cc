@@ -96,37 +96,41 @@ absl::StatusOr<ModelPackage> LoadModelPackage(const std::string& directory) {
   const std::string config_path = absl::StrCat(directory, "/", kConfigFileName);
   ASSIGN_OR_RETURN(std::string config_text, ReadSmallFile(config_path, kMaxConfigBytes));
   ASSIGN_OR_RETURN(pkg.config, ParseModelConfig(config_text, config_path));
-  const ModelConfig& c = pkg.config;
-
   ASSIGN_OR_RETURN(auto file,
                    SafetensorsFile::Open(absl::StrCat(directory, "/", kWeightsFileName)));
+  ASSIGN_OR_RETURN(pkg.weights, ReadModelWeights(pkg.config, *file));
+  return pkg;
+}
+
+absl::StatusOr<ModelWeights> ReadModelWeights(const ModelConfig& c, const SafetensorsFile& file) {
+  ModelWeights weights;
   const int64_t V = c.vocab_size, E = c.embedding_dim, H = c.hidden_size;
   std::set<std::string> expected_names;
   auto take = [&](const std::string& name, std::vector<int64_t> shape, Tensor* out) {
     expected_names.insert(name);
-    return TakeTensor(*file, name, shape, out);
+    return TakeTensor(file, name, shape, out);
   };
-  RETURN_IF_ERROR(take("embedding.weight", {V, E}, &pkg.weights.embedding));
-  pkg.weights.layers.resize(c.num_layers);
+  RETURN_IF_ERROR(take("embedding.weight", {V, E}, &weights.embedding));
+  weights.layers.resize(c.num_layers);
   for (int k = 0; k < c.num_layers; ++k) {
-    LstmLayerWeights& l = pkg.weights.layers[k];
+    LstmLayerWeights& l = weights.layers[k];
     const int64_t in = k == 0 ? E : H;
     RETURN_IF_ERROR(take(absl::StrCat("lstm.weight_ih_l", k), {4 * H, in}, &l.w_ih));
     RETURN_IF_ERROR(take(absl::StrCat("lstm.weight_hh_l", k), {4 * H, H}, &l.w_hh));
     RETURN_IF_ERROR(take(absl::StrCat("lstm.bias_ih_l", k), {4 * H}, &l.b_ih));
     RETURN_IF_ERROR(take(absl::StrCat("lstm.bias_hh_l", k), {4 * H}, &l.b_hh));
   }
-  RETURN_IF_ERROR(take("head.weight", {V, H}, &pkg.weights.head_w));
-  RETURN_IF_ERROR(take("head.bias", {V}, &pkg.weights.head_b));
-  for (const auto& [name, view] : file->tensors()) {
+  RETURN_IF_ERROR(take("head.weight", {V, H}, &weights.head_w));
+  RETURN_IF_ERROR(take("head.bias", {V}, &weights.head_b));
+  for (const auto& [name, view] : file.tensors()) {
     if (expected_names.count(name) == 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat(file->source(), ": unexpected tensor \"", name, "\" with shape ",
+          absl::StrCat(file.source(), ": unexpected tensor \"", name, "\" with shape ",
                        ShapeString(view.shape), " (a model with num_layers=", c.num_layers,
                        " has ", expected_names.size(), " tensors; see models/FORMAT.md)"));
     }
   }
-  return pkg;
+  return weights;
 }
 
 }  // namespace lstmserve

@@ -17,6 +17,8 @@
 
 namespace lstmserve {
 
+class SafetensorsFile;
+
 // A dense row-major f32 tensor.
 struct Tensor {
   std::vector<int64_t> shape;
@@ -57,6 +59,13 @@ inline constexpr char kWeightsFileName[] = "model.safetensors";
 //   INVALID_ARGUMENT    anything malformed (JSON, header, offsets, tensor set,
 //                       shapes, dtypes, NaN/Inf, vocabulary).
 absl::StatusOr<ModelPackage> LoadModelPackage(const std::string& directory);
+
+// The weight-reading half of LoadModelPackage, for an already parsed config
+// and safetensors image (also the fuzzing entry point): checks that `file`
+// holds exactly the tensors `config` needs with the right shapes and finite
+// values, and copies them out as f32. Errors as LoadModelPackage.
+absl::StatusOr<ModelWeights> ReadModelWeights(const ModelConfig& config,
+                                              const SafetensorsFile& file);
 
 }  // namespace lstmserve
 

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "models/bounded_json.h"
 #include "nlohmann/json.hpp"
 
 namespace lstmserve {
@@ -126,12 +127,12 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::FromBytes(cons
     return Invalid(source, absl::StrCat("header length ", header_len,
                                         " runs past the end of the file (", size, " bytes)"));
   }
-  json header;
-  try {
-    header = json::parse(bytes + 8, bytes + 8 + header_len);
-  } catch (const json::exception& e) {
-    return Invalid(source, absl::StrCat("header is not valid JSON: ", e.what()));
+  auto parsed = ParseBoundedJson(
+      absl::string_view(reinterpret_cast<const char*>(bytes + 8), header_len));
+  if (!parsed.ok()) {
+    return Invalid(source, absl::StrCat("header is not valid JSON: ", parsed.status().message()));
   }
+  const json& header = *parsed;
   if (!header.is_object()) return Invalid(source, "header must be a JSON object");
 
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
@@ -230,6 +231,7 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::FromBytes(cons
 
 void SafetensorsFile::ToFloat32(const TensorView& view, float* out) {
   const int64_t n = view.num_elements();
+  if (n == 0) return;  // `out` may be null then (an empty vector's data())
   switch (view.dtype) {
     case DType::kF32:
       std::memcpy(out, view.data, n * 4);  // the format is little-endian, as is x86-64

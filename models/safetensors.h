@@ -47,7 +47,8 @@ class SafetensorsFile {
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
   const std::string& source() const { return source_; }
 
-  // Converts a tensor to f32 (BF16/F16 widened exactly) into `out`.
+  // Converts a tensor to f32 (BF16/F16 widened exactly) into `out`, which
+  // holds num_elements() floats (and may be null when that is 0).
   static void ToFloat32(const TensorView& view, float* out);
 
  private:

@@ -137,5 +137,33 @@ TEST(ModelConfig, RejectsBadVocabEntries) {
   ExpectInvalid(with_entry(7), "tokenizer.vocab[2] is not a string");
 }
 
+// Metadata nested `levels` deep: [[...]] inside the top-level object.
+std::string NestedMetadataConfig(int levels) {
+  std::string text = Valid().dump();
+  text.pop_back();  // the closing brace
+  return text + ",\"deep\":" + std::string(levels, '[') + std::string(levels, ']') + "}";
+}
+
+TEST(ModelConfig, AcceptsNestingUpTo64Levels) {
+  // The top-level object is level 1, so 63 arrays inside make 64.
+  auto c = ParseModelConfig(NestedMetadataConfig(63), "cfg.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(json::parse(c->metadata_json).at("deep").dump(),
+            std::string(63, '[') + std::string(63, ']'));
+}
+
+TEST(ModelConfig, RejectsDeepNestingInsteadOfOverflowingTheStack) {
+  // Found by hand while fuzzing (beyond the fuzzers' input size): metadata a
+  // million levels deep crashed ParseModelConfig with a stack overflow in
+  // nlohmann::json's recursive copy and dump().
+  for (int levels : {64, 1000000}) {
+    auto c = ParseModelConfig(NestedMetadataConfig(levels), "cfg.json");
+    ASSERT_FALSE(c.ok()) << levels;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(c.status().message(),
+              "cfg.json: unreadable JSON: arrays and objects nest deeper than 64 levels");
+  }
+}
+
 }  // namespace
 }  // namespace lstmserve

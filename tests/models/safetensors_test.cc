@@ -72,6 +72,10 @@ TEST(Safetensors, EmptyHeaderAndEmptyTensorsAreFine) {
   auto zero = Parse(Image(R"({"z":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]}})", 0));
   ASSERT_TRUE(zero.ok()) << zero.status();
   EXPECT_EQ((*zero)->tensors().at("z").num_elements(), 0);
+  // Widening an empty tensor touches no memory, so a null `out` (an empty
+  // vector's data()) is fine. Found by safetensors_fuzzer: this was
+  // memcpy(nullptr, ..., 0), undefined behaviour that UBSan reports.
+  SafetensorsFile::ToFloat32((*zero)->tensors().at("z"), nullptr);
 }
 
 TEST(Safetensors, RejectsBadFraming) {
@@ -207,6 +211,26 @@ TEST(Safetensors, OpenMapsAFileAndReportsMissingOnes) {
   testing::WriteFileOrDie(path, "");
   EXPECT_THAT(std::string(SafetensorsFile::Open(path).status().message()),
               HasSubstr("file is 0 bytes"));
+}
+
+TEST(Safetensors, RejectsDeepNestingInsteadOfOverflowingTheStack) {
+  // Found by hand while fuzzing (beyond the fuzzer's input size): a dtype
+  // nested a million levels deep crashed FromBytes with a stack overflow in
+  // nlohmann::json's recursive dump() for the error message.
+  for (int levels : {62, 1000000}) {
+    const std::string header = R"({"x":{"dtype":)" + std::string(levels, '[') +
+                               std::string(levels, ']') + R"(,"shape":[1],"data_offsets":[0,4]}})";
+    auto file = Parse(Image(header, 4));
+    ASSERT_FALSE(file.ok()) << levels;
+    EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument);
+    if (levels == 62) {  // 2 objects + 62 arrays: within the cap, a bad dtype
+      EXPECT_THAT(std::string(file.status().message()), HasSubstr("unsupported dtype [[["));
+    } else {
+      EXPECT_EQ(file.status().message(),
+                "mem.safetensors: header is not valid JSON: arrays and objects nest deeper than "
+                "64 levels");
+    }
+  }
 }
 
 }  // namespace
