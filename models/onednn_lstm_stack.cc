@@ -11,6 +11,9 @@ namespace {
 // Beyond this many cached primitives per segment the cache is cleared (a
 // server sees at most max_batch step shapes plus a few prompt-chunk shapes).
 constexpr size_t kMaxCachedPrimitives = 512;
+// Fewer (layer, sequence) state rows than this are gathered/scattered on the
+// calling thread: waking the OpenMP team costs more than copying them.
+constexpr int kParallelRows = 16;
 
 using md = dnnl::memory::desc;
 
@@ -62,7 +65,12 @@ std::unique_ptr<LstmStack> LstmStack::Create(const ModelConfig& config, ModelWei
     }
     for (float& s : column_scale) s = s > 0.0f ? s : 1.0f;
   }
-  stack->BuildEmbeddingTable(weights->embedding, column_scale);
+  if (InputTableLayer::Applies(config, precision)) {
+    stack->input_table_ =
+        InputTableLayer::Create(config, *weights, precision, max_batch, engine, stream);
+  } else {
+    stack->BuildEmbeddingTable(weights->embedding, column_scale);
+  }
   weights->embedding = Tensor();
 
   // Segments; see the header for why.
@@ -73,7 +81,9 @@ std::unique_ptr<LstmStack> LstmStack::Create(const ModelConfig& config, ModelWei
     seg->input_width = in;
     stack->segments_.push_back(std::move(seg));
   };
-  if (E == H) {
+  if (stack->input_table_ != nullptr) {
+    if (L > 1) add(1, L - 1, H);
+  } else if (E == H) {
     add(0, L, E);
   } else {
     add(0, 1, E);
@@ -241,13 +251,19 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
   const int64_t E = config_.embedding_dim, H = config_.hidden_size;
   const size_t esize = format_.data_bytes;
 
-  // Layer-0 inputs: [T, N, E] rows gathered from the embedding table.
-  input_.Reserve(static_cast<size_t>(T) * N * E * esize);
-  for (int t = 0; t < T; ++t) {
-    for (int n = 0; n < N; ++n) {
-      std::memcpy(input_.data() + (static_cast<size_t>(t) * N + n) * E * esize,
-                  embedding_table_.data() + static_cast<size_t>(token(t, n)) * E * esize,
-                  E * esize);
+  if (input_table_ != nullptr) {
+    // Layer 0 from its lookup table; its outputs [T, N, H] feed the rest.
+    input_.Reserve(static_cast<size_t>(T) * N * H * esize);
+    input_table_->Forward(T, token, states, input_.data(), scratchpad, stream);
+  } else {
+    // Layer-0 inputs: [T, N, E] rows gathered from the embedding table.
+    input_.Reserve(static_cast<size_t>(T) * N * E * esize);
+    for (int t = 0; t < T; ++t) {
+      for (int n = 0; n < N; ++n) {
+        std::memcpy(input_.data() + (static_cast<size_t>(t) * N + n) * E * esize,
+                    embedding_table_.data() + static_cast<size_t>(token(t, n)) * E * esize,
+                    E * esize);
+      }
     }
   }
 
@@ -259,14 +275,16 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
     seg->c_in.Reserve(state_elems * sizeof(float));
     seg->h_out.Reserve(state_elems * esize);
     seg->c_out.Reserve(state_elems * sizeof(float));
-    // [layers, 1, N, H]: layer l of sequence n at row l * N + n.
-    for (int l = 0; l < seg->num_layers; ++l) {
-      for (int n = 0; n < N; ++n) {
-        const LayerState& st = states[n]->layers[seg->first_layer + l];
-        const size_t row = (static_cast<size_t>(l) * N + n) * H;
-        EncodeActivations(format_, st.h.data(), H, seg->h_in.data() + row * esize);
-        std::memcpy(seg->c_in.data() + row * sizeof(float), st.c.data(), H * sizeof(float));
-      }
+    // [layers, 1, N, H]: layer l of sequence n at row l * N + n. Gathered
+    // on the engine's OpenMP team: at large N this is megabytes per step.
+    const int rows = seg->num_layers * N;
+#pragma omp parallel for schedule(static) if (rows >= kParallelRows)
+    for (int r = 0; r < rows; ++r) {
+      const int l = r / N, n = r % N;
+      const LayerState& st = states[n]->layers[seg->first_layer + l];
+      const size_t row = static_cast<size_t>(r) * H;
+      EncodeActivations(format_, st.h.data(), H, seg->h_in.data() + row * esize);
+      std::memcpy(seg->c_in.data() + row * sizeof(float), st.c.data(), H * sizeof(float));
     }
     AlignedBuffer& out = activations_[s % 2];
     out.Reserve(static_cast<size_t>(T) * N * H * esize);
@@ -286,13 +304,14 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
   output_ = layer_in;
 
   for (auto& seg : segments_) {
-    for (int l = 0; l < seg->num_layers; ++l) {
-      for (int n = 0; n < N; ++n) {
-        LayerState& st = states[n]->layers[seg->first_layer + l];
-        const size_t row = (static_cast<size_t>(l) * N + n) * H;
-        DecodeActivations(format_, seg->h_out.data() + row * esize, H, st.h.data());
-        std::memcpy(st.c.data(), seg->c_out.data() + row * sizeof(float), H * sizeof(float));
-      }
+    const int rows = seg->num_layers * N;
+#pragma omp parallel for schedule(static) if (rows >= kParallelRows)
+    for (int r = 0; r < rows; ++r) {
+      const int l = r / N, n = r % N;
+      LayerState& st = states[n]->layers[seg->first_layer + l];
+      const size_t row = static_cast<size_t>(r) * H;
+      DecodeActivations(format_, seg->h_out.data() + row * esize, H, st.h.data());
+      std::memcpy(st.c.data(), seg->c_out.data() + row * sizeof(float), H * sizeof(float));
     }
   }
 }
@@ -301,6 +320,7 @@ const uint8_t* LstmStack::output() const { return output_; }
 
 size_t LstmStack::weight_bytes() const {
   size_t bytes = embedding_table_.size();
+  if (input_table_ != nullptr) bytes += input_table_->weight_bytes();
   for (const auto& seg : segments_) {
     bytes += seg->weights_layer.get_desc().get_size() + seg->weights_iter.get_desc().get_size() +
              seg->bias.get_desc().get_size();
