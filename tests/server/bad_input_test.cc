@@ -25,6 +25,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/status_util.h"
+#include "server/validation.h"
 #include "tests/server/test_server.h"
 
 namespace lstmserve::testing {
@@ -118,8 +119,8 @@ std::vector<BadCase> Matrix() {
       Gen("prompt bytes beyond any token count",
           [](auto& r) { r.set_prompt(std::string(65, 'A')); },
           {"prompt is 65 bytes", "limit of 16 tokens"}),
-      Gen("prompt megabyte", [](auto& r) { r.set_prompt(std::string(1 << 20, 'A')); },
-          {"prompt is 1048576 bytes", "limit of 16 tokens"}),
+      Gen("prompt of 100 KB", [](auto& r) { r.set_prompt(std::string(100000, 'A')); },
+          {"prompt is 100000 bytes", "limit of 16 tokens"}),
       Gen("prompt ASCII outside vocabulary", [](auto& r) { r.set_prompt("ABzA"); },
           {"prompt contains 'z' (U+007A)", "character position 2", "vocabulary of 37"}),
       Gen("prompt 2-byte character", [](auto& r) { r.set_prompt("AB\xC3\xA9"); },
@@ -195,6 +196,15 @@ std::vector<BadCase> Matrix() {
           },
           {"stop[1] is 6 bytes", "the limit is 4"}),
       Gen("empty stop string", [](auto& r) { r.add_stop(""); }, {"stop[0] is empty"}),
+      // request_id (echoed in every streamed message: bounded)
+      Gen("request_id one byte too long", [](auto& r) { r.set_request_id(std::string(257, 'i')); },
+          {"request_id is 257 bytes", "the limit is 256"}),
+      Gen("request_id of 500 KB", [](auto& r) { r.set_request_id(std::string(500000, 'i')); },
+          {"request_id is 500000 bytes", "the limit is 256"}),
+      Score("request_id too long", [](auto& r) { r.set_request_id(std::string(257, 'i')); },
+            kInvalid, {"request_id is 257 bytes", "the limit is 256"}),
+      Embed("request_id too long", [](auto& r) { r.set_request_id(std::string(1000, 'i')); },
+            kInvalid, {"request_id is 1000 bytes", "the limit is 256"}),
       // Score
       Score("unknown model", [](auto& r) { r.set_model("nope"); }, kNotFound,
             {"model 'nope' is not loaded", "tiny"}),
@@ -298,8 +308,10 @@ TEST_F(BadInputTest, ValuesExactlyAtEachLimitAreAccepted) {
   r.set_logprobs(20);
   r.add_stop("eeee");
   r.add_stop("dddd");
+  r.set_request_id(std::string(kMaxRequestIdBytes, 'i'));
   auto g = t_.client->GenerateText(r);
   ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->last.request_id(), r.request_id());
   // Extreme but valid sampling values sample without failing.
   for (float temperature : {std::numeric_limits<float>::denorm_min(), 1e30f}) {
     for (float top_p : {std::numeric_limits<float>::denorm_min(), 1.0f}) {
