@@ -8,6 +8,7 @@
 # server does not exit 0.
 # Usage: tools/soak.sh --build DIR [--duration 60s] [--model DIR] [--engine onednn|reference]
 #                      [--threads N] [--sample-every 5s] [--out DIR]
+# Env: SOAK_ENGINE sets the default of --engine (onednn).
 # The report (table + JSON summary) goes to stdout and to OUT/soak.txt and
 # OUT/soak.json (OUT default: a temp dir, printed); the server log to
 # OUT/server.log.
@@ -16,7 +17,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build=""
 duration="60s"
 model="$root/models/shakespeare"
-engine="onednn"
+engine="${SOAK_ENGINE:-onednn}"
 threads=8
 sample_every=""
 out=""
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
     --threads) threads="$2"; shift 2 ;;
     --sample-every) sample_every="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n 2,13p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,14p "$0"; exit 0 ;;
     *) echo "soak.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -56,7 +57,7 @@ mkdir -p "$out"
 name="$(basename "$model")"
 
 "$server_bin" --model "$name=$model" --engine "$engine" --listen 127.0.0.1:0 \
-  --metrics-listen 127.0.0.1:0 --request-log none --shutdown-grace 10s \
+  --metrics-listen 127.0.0.1:0 --request-log none --drain-timeout 10s \
   >"$out/server.log" 2>&1 &
 server_pid=$!
 cleanup() { kill -9 "$server_pid" 2>/dev/null || true; }
