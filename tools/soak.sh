@@ -13,6 +13,9 @@
 # OUT/soak.json (OUT default: a temp dir, printed); the server log to
 # OUT/server.log.
 set -euo pipefail
+# The body is one block, so bash has read all of it before it runs (editing
+# the file during a long soak cannot break the running one).
+{
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build=""
 duration="60s"
@@ -103,3 +106,5 @@ if [ "$status" -ne 0 ]; then
   exit 1
 fi
 echo "soak.sh: passed"
+exit 0
+}
