@@ -13,6 +13,14 @@ absl::Status Invalid(absl::string_view field, const T& value, absl::string_view 
   return absl::InvalidArgumentError(absl::StrCat(field, " is ", value, "; ", rule));
 }
 
+absl::Status ValidateRequestId(const std::string& id) {
+  if (id.size() > kMaxRequestIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("request_id is ", id.size(),
+                                                   " bytes; the limit is ", kMaxRequestIdBytes));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<int32_t>> EncodeText(absl::string_view text, absl::string_view field,
@@ -40,6 +48,7 @@ absl::StatusOr<GenerationSpec> ValidateGenerateRequest(const v1::GenerateRequest
                                                        const RequestLimits& limits,
                                                        uint64_t random_seed) {
   GenerationSpec spec;
+  RETURN_IF_ERROR(ValidateRequestId(request.request_id()));
   if (request.max_tokens() < 1 || request.max_tokens() > limits.max_tokens_limit) {
     return Invalid("max_tokens", request.max_tokens(),
                    absl::StrCat("it must be in [1, ", limits.max_tokens_limit, "]"));
@@ -96,6 +105,7 @@ absl::StatusOr<ScoreInput> ValidateScoreRequest(const v1::ScoreRequest& request,
                                                 const Tokenizer& tokenizer,
                                                 const RequestLimits& limits) {
   ScoreInput input;
+  RETURN_IF_ERROR(ValidateRequestId(request.request_id()));
   ASSIGN_OR_RETURN(std::vector<int32_t> text,
                    EncodeText(request.text(), "text", tokenizer, limits.max_prompt_tokens));
   if (!request.context().empty()) {
@@ -116,6 +126,7 @@ absl::StatusOr<ScoreInput> ValidateScoreRequest(const v1::ScoreRequest& request,
 absl::StatusOr<std::vector<int32_t>> ValidateEmbedRequest(const v1::EmbedRequest& request,
                                                           const Tokenizer& tokenizer,
                                                           const RequestLimits& limits) {
+  RETURN_IF_ERROR(ValidateRequestId(request.request_id()));
   return EncodeText(request.text(), "text", tokenizer, limits.max_prompt_tokens);
 }
 

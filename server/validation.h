@@ -17,6 +17,11 @@
 
 namespace lstmserve {
 
+// Longest client-chosen request_id. The id is echoed in every streamed
+// message and in the request log, so an unbounded one would let a request of
+// ~1 MiB make the server send ~1 MiB per generated token.
+inline constexpr size_t kMaxRequestIdBytes = 256;
+
 // `random_seed` is used when the request has no seed. The request id is
 // copied as is (the service assigns one when empty).
 absl::StatusOr<GenerationSpec> ValidateGenerateRequest(const v1::GenerateRequest& request,
