@@ -1,20 +1,62 @@
 #include "client/client.h"
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
 
 #include <grpcpp/generic/generic_stub.h>
+
+#include "absl/strings/str_cat.h"
 
 namespace lstmserve {
 namespace {
 
-void Configure(const CallOptions& options, grpc::ClientContext* context) {
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(what, ": cannot read '", path, "'"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+void LanguageModelClient::Configure(const CallOptions& options,
+                                    grpc::ClientContext* context) const {
   if (options.timeout != absl::InfiniteDuration()) {
     context->set_deadline(std::chrono::system_clock::now() +
                           absl::ToChronoNanoseconds(options.timeout));
   }
+  if (!authorization_.empty()) context->AddMetadata("authorization", authorization_);
 }
 
-}  // namespace
+absl::StatusOr<std::unique_ptr<LanguageModelClient>> LanguageModelClient::Connect(
+    const std::string& target, const ConnectionOptions& options) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  grpc::ChannelArguments args;
+  if (!options.tls_ca_file.empty() || !options.tls_cert_file.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    if (!options.tls_ca_file.empty()) {
+      auto ca = ReadFile(options.tls_ca_file, "TLS CA");
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = *ca;
+    }
+    if (!options.tls_cert_file.empty()) {
+      auto cert = ReadFile(options.tls_cert_file, "TLS client certificate");
+      if (!cert.ok()) return cert.status();
+      auto key = ReadFile(options.tls_key_file, "TLS client key");
+      if (!key.ok()) return key.status();
+      ssl.pem_cert_chain = *cert;
+      ssl.pem_private_key = *key;
+    }
+    credentials = grpc::SslCredentials(ssl);
+    if (!options.tls_server_name.empty()) {
+      args.SetSslTargetNameOverride(options.tls_server_name);
+    }
+  }
+  return std::make_unique<LanguageModelClient>(
+      grpc::CreateCustomChannel(target, credentials, args), options.auth_token);
+}
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
@@ -25,8 +67,11 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 LanguageModelClient::LanguageModelClient(const std::string& target)
     : LanguageModelClient(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())) {}
 
-LanguageModelClient::LanguageModelClient(std::shared_ptr<grpc::Channel> channel)
-    : channel_(std::move(channel)), stub_(v1::LanguageModelService::NewStub(channel_)) {}
+LanguageModelClient::LanguageModelClient(std::shared_ptr<grpc::Channel> channel,
+                                         std::string auth_token)
+    : channel_(std::move(channel)),
+      stub_(v1::LanguageModelService::NewStub(channel_)),
+      authorization_(auth_token.empty() ? "" : "Bearer " + auth_token) {}
 
 absl::Status LanguageModelClient::Generate(const v1::GenerateRequest& request,
                                            const OnResponse& on_response,

@@ -25,11 +25,31 @@ struct CallOptions {
   absl::Duration timeout = absl::InfiniteDuration();
 };
 
+// How to reach a server that uses TLS, mutual TLS or bearer tokens.
+struct ConnectionOptions {
+  // PEM CA that signed the server's certificate: connect with TLS. Empty
+  // (and no client certificate): plaintext.
+  std::string tls_ca_file;
+  // PEM client certificate and key for mutual TLS.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Expected name in the server certificate when it differs from the host
+  // in the target (e.g. "localhost" when dialling 127.0.0.1).
+  std::string tls_server_name;
+  // Sent as `authorization: Bearer <token>` on every call; empty: none.
+  std::string auth_token;
+};
+
 class LanguageModelClient {
  public:
   // Connects (lazily) to `target` ("host:port") without TLS.
   explicit LanguageModelClient(const std::string& target);
-  explicit LanguageModelClient(std::shared_ptr<grpc::Channel> channel);
+  explicit LanguageModelClient(std::shared_ptr<grpc::Channel> channel,
+                               std::string auth_token = "");
+  // Connects (lazily) with `options`; INVALID_ARGUMENT naming a file that
+  // cannot be read.
+  static absl::StatusOr<std::unique_ptr<LanguageModelClient>> Connect(
+      const std::string& target, const ConnectionOptions& options);
 
   // Called with each streamed message as it arrives; return false to cancel
   // the call (Generate then returns CANCELLED).
@@ -59,8 +79,12 @@ class LanguageModelClient {
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
 
  private:
+  // Deadline and credentials of one call.
+  void Configure(const CallOptions& options, grpc::ClientContext* context) const;
+
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::LanguageModelService::Stub> stub_;
+  const std::string authorization_;  // "Bearer <token>" or empty
 };
 
 }  // namespace lstmserve

@@ -3,12 +3,15 @@
 //   lstmctl score --model shakespeare --text "To be, or not to be"
 //   lstmctl embed --model shakespeare --text "hello"
 //   lstmctl models | lstmctl health
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
 #include "client/client.h"
 
@@ -25,7 +28,15 @@ ABSL_FLAG(double, top_p, 1.0, "generate: nucleus mass in (0, 1] (1 = off).");
 ABSL_FLAG(int64_t, seed, -1, "generate: random seed (-1 = server's choice).");
 ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: stop strings (comma-separated).");
 ABSL_FLAG(bool, usage, true, "generate: print finish reason and usage to stderr at the end.");
-ABSL_FLAG(std::string, service, "", "health: service name (empty = the whole server).");
+ABSL_FLAG(std::string, service, "", "health: service name (empty = the whole server; "
+          "lstmserve.v1.Liveness = liveness).");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA of the server's certificate: connect with TLS.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mutual TLS).");
+ABSL_FLAG(std::string, tls_key, "", "PEM client key (mutual TLS).");
+ABSL_FLAG(std::string, tls_server_name, "", "Name to check in the server certificate when it "
+          "differs from the --server host.");
+ABSL_FLAG(std::string, auth_token_file, "", "File whose first non-comment line is the bearer "
+          "token to send (also: environment variable LSTMSERVE_TOKEN).");
 
 namespace lstmserve {
 namespace {
@@ -68,8 +79,34 @@ int Generate(LanguageModelClient& client, const CallOptions& call) {
   return 0;
 }
 
+absl::StatusOr<std::string> AuthToken() {
+  const std::string path = absl::GetFlag(FLAGS_auth_token_file);
+  if (path.empty()) {
+    const char* env = std::getenv("LSTMSERVE_TOKEN");
+    return env == nullptr ? "" : env;
+  }
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError("--auth-token-file: cannot read '" + path + "'");
+  std::string line;
+  while (std::getline(in, line)) {
+    line = std::string(absl::StripAsciiWhitespace(line));
+    if (!line.empty() && line[0] != '#') return line;
+  }
+  return absl::InvalidArgumentError("--auth-token-file: '" + path + "' holds no token");
+}
+
 int Run(const std::string& command) {
-  LanguageModelClient client(absl::GetFlag(FLAGS_server));
+  ConnectionOptions connection;
+  connection.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
+  connection.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  connection.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  connection.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  auto token = AuthToken();
+  if (!token.ok()) return Fail(token.status());
+  connection.auth_token = *token;
+  auto connected = LanguageModelClient::Connect(absl::GetFlag(FLAGS_server), connection);
+  if (!connected.ok()) return Fail(connected.status());
+  LanguageModelClient& client = **connected;
   CallOptions call;
   call.timeout = absl::GetFlag(FLAGS_timeout);
   if (command == "generate") return Generate(client, call);

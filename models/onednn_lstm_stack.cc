@@ -11,6 +11,9 @@ namespace {
 // Beyond this many cached primitives per segment the cache is cleared (a
 // server sees at most max_batch step shapes plus a few prompt-chunk shapes).
 constexpr size_t kMaxCachedPrimitives = 512;
+// Fewer (layer, sequence) state rows than this are gathered/scattered on the
+// calling thread: waking the OpenMP team costs more than copying them.
+constexpr int kParallelRows = 16;
 
 using md = dnnl::memory::desc;
 
@@ -259,14 +262,16 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
     seg->c_in.Reserve(state_elems * sizeof(float));
     seg->h_out.Reserve(state_elems * esize);
     seg->c_out.Reserve(state_elems * sizeof(float));
-    // [layers, 1, N, H]: layer l of sequence n at row l * N + n.
-    for (int l = 0; l < seg->num_layers; ++l) {
-      for (int n = 0; n < N; ++n) {
-        const LayerState& st = states[n]->layers[seg->first_layer + l];
-        const size_t row = (static_cast<size_t>(l) * N + n) * H;
-        EncodeActivations(format_, st.h.data(), H, seg->h_in.data() + row * esize);
-        std::memcpy(seg->c_in.data() + row * sizeof(float), st.c.data(), H * sizeof(float));
-      }
+    // [layers, 1, N, H]: layer l of sequence n at row l * N + n. Gathered
+    // on the engine's OpenMP team: at large N this is megabytes per step.
+    const int rows = seg->num_layers * N;
+#pragma omp parallel for schedule(static) if (rows >= kParallelRows)
+    for (int r = 0; r < rows; ++r) {
+      const int l = r / N, n = r % N;
+      const LayerState& st = states[n]->layers[seg->first_layer + l];
+      const size_t row = static_cast<size_t>(r) * H;
+      EncodeActivations(format_, st.h.data(), H, seg->h_in.data() + row * esize);
+      std::memcpy(seg->c_in.data() + row * sizeof(float), st.c.data(), H * sizeof(float));
     }
     AlignedBuffer& out = activations_[s % 2];
     out.Reserve(static_cast<size_t>(T) * N * H * esize);
@@ -286,13 +291,14 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
   output_ = layer_in;
 
   for (auto& seg : segments_) {
-    for (int l = 0; l < seg->num_layers; ++l) {
-      for (int n = 0; n < N; ++n) {
-        LayerState& st = states[n]->layers[seg->first_layer + l];
-        const size_t row = (static_cast<size_t>(l) * N + n) * H;
-        DecodeActivations(format_, seg->h_out.data() + row * esize, H, st.h.data());
-        std::memcpy(st.c.data(), seg->c_out.data() + row * sizeof(float), H * sizeof(float));
-      }
+    const int rows = seg->num_layers * N;
+#pragma omp parallel for schedule(static) if (rows >= kParallelRows)
+    for (int r = 0; r < rows; ++r) {
+      const int l = r / N, n = r % N;
+      LayerState& st = states[n]->layers[seg->first_layer + l];
+      const size_t row = static_cast<size_t>(r) * H;
+      DecodeActivations(format_, seg->h_out.data() + row * esize, H, st.h.data());
+      std::memcpy(st.c.data(), seg->c_out.data() + row * sizeof(float), H * sizeof(float));
     }
   }
 }

@@ -74,6 +74,15 @@ void GenerateReactor::Run(const Next& next) {
   }
 }
 
+void GenerateReactor::Dispatch(Next next) {
+  if (next.write == nullptr && !next.finish.has_value()) return;
+  if (dispatcher_ == nullptr) {
+    Run(next);
+  } else {
+    dispatcher_->Post([this, next = std::move(next)] { Run(next); });
+  }
+}
+
 void GenerateReactor::Send(v1::GenerateResponse delta, int tokens) {
   Next next;
   {
@@ -82,7 +91,7 @@ void GenerateReactor::Send(v1::GenerateResponse delta, int tokens) {
     Queue(std::move(delta), tokens);
     next = NextLocked();
   }
-  Run(next);
+  Dispatch(std::move(next));
 }
 
 void GenerateReactor::Close(v1::GenerateResponse last, const absl::Status& status) {
@@ -106,7 +115,7 @@ void GenerateReactor::Close(v1::GenerateResponse last, const absl::Status& statu
     final_status_ = ToGrpcStatus(status);
     next = NextLocked();
   }
-  Run(next);
+  Dispatch(std::move(next));
 }
 
 void GenerateReactor::OnWriteDone(bool ok) {

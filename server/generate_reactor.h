@@ -21,7 +21,9 @@
 // Submit the scheduler holds the sink until Close, and the reactor calls
 // Finish only after Close, so it never dies under the scheduler.
 // Thread-safe: sink calls (scheduler thread) and reactions (gRPC threads)
-// meet under mu_.
+// meet under mu_. What sink calls make due (a write, or Finish) runs on the
+// WriteDispatcher thread; a write marked in flight keeps the reactor alive
+// until that task has run.
 #ifndef LSTMSERVE_SERVER_GENERATE_REACTOR_H_
 #define LSTMSERVE_SERVER_GENERATE_REACTOR_H_
 
@@ -38,6 +40,7 @@
 #include "server/generation.h"
 #include "server/request_observer.h"
 #include "server/scheduler.h"
+#include "server/write_dispatcher.h"
 
 namespace lstmserve {
 
@@ -47,8 +50,14 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   // `scheduler` (borrowed; outlives every RPC) runs the job; null for a
   // reactor that will only Reject. `observer` (borrowed, may be null) is
   // told of `record`, completed, when the RPC is done.
-  GenerateReactor(ModelScheduler* scheduler, RequestObserver* observer, RequestRecord record)
-      : scheduler_(scheduler), observer_(observer), record_(std::move(record)) {}
+  // `dispatcher` (borrowed, may be null: inline) starts the writes and the
+  // Finish that Send/Close make due, off the scheduler thread.
+  GenerateReactor(ModelScheduler* scheduler, RequestObserver* observer, RequestRecord record,
+                  WriteDispatcher* dispatcher = nullptr)
+      : scheduler_(scheduler),
+        observer_(observer),
+        dispatcher_(dispatcher),
+        record_(std::move(record)) {}
 
   // Queues `job` (job->sink must be this) on the scheduler; if the scheduler
   // refuses it, ends the RPC with that status.
@@ -76,11 +85,14 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   void Queue(v1::GenerateResponse message, int tokens) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Next NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Run(const Next& next);
+  // Run, on the dispatcher thread when there is one.
+  void Dispatch(Next next);
   // Completes record_ and tells observer_ (once: right before Finish).
   void Report() ABSL_LOCKS_EXCLUDED(mu_);
 
   ModelScheduler* const scheduler_;
   RequestObserver* const observer_;
+  WriteDispatcher* const dispatcher_;
   std::atomic<bool> cancelled_{false};
   std::atomic<int> pending_tokens_{0};  // tokens in pending_ and writing_
 

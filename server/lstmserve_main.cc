@@ -1,121 +1,25 @@
 // lstmserve: the gRPC inference server. The composition root: flags ->
-// typed options, engines, server; then waits for SIGTERM/SIGINT and shuts
-// down gracefully (exit code 0).
+// typed options (server/flags.h), engines, server; then waits for
+// SIGTERM/SIGINT and drains (exit code 0).
 //   lstmserve --model shakespeare=models/shakespeare --listen 0.0.0.0:50051
+#include <pthread.h>
+
 #include <csignal>
 #include <iostream>
-#include <string>
-#include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/str_join.h"
+#include "server/flags.h"
 #include "server/server.h"
-
-ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC listen address HOST:PORT (port 0: any).");
-ABSL_FLAG(std::vector<std::string>, model, {},
-          "Model to serve as NAME=DIR (a model package directory). Repeat the flag or "
-          "separate with commas to serve several models.");
-ABSL_FLAG(std::string, metrics_listen, "", "Serve Prometheus metrics at http://HOST:PORT/metrics "
-          "(e.g. 0.0.0.0:9464; port 0: any free port, printed at start-up). Empty: no metrics.");
-ABSL_FLAG(bool, metrics, true, "Record metrics. --metrics=false records nothing and serves no "
-          "/metrics even with --metrics-listen (to measure what recording costs).");
-ABSL_FLAG(std::string, request_log, "stderr", "Where to write one JSON line per finished "
-          "request: stderr (or -), a file path (appended), or none.");
-ABSL_FLAG(std::string, log_level, "info", "Request log level: debug, info (every request), "
-          "warning (only failed requests), error (only server-side failures).");
-ABSL_FLAG(std::string, engine, "onednn", "Inference engine: onednn or reference. If it cannot "
-          "be created the server exits with the error (no silent fallback).");
-ABSL_FLAG(std::string, precision, "f32", "Engine precision: f32, bf16 or int8 (onednn only).");
-ABSL_FLAG(int, threads, 0, "Compute threads per engine; 0 = all cores.");
-ABSL_FLAG(int, max_batch, 64, "Most sequences one model advances per step (active streams).");
-ABSL_FLAG(int, max_queue, 256, "Most requests waiting per model; beyond: RESOURCE_EXHAUSTED.");
-ABSL_FLAG(int, max_pending_tokens, 256, "Tokens a stream may have unsent before its sequence "
-          "pauses until the client reads (slow-reader backpressure).");
-ABSL_FLAG(int, max_prompt_tokens, 4096, "Longest prompt (Score/Embed: context + text).");
-ABSL_FLAG(int, max_tokens_limit, 4096, "Largest GenerateRequest.max_tokens.");
-ABSL_FLAG(int, max_stop_strings, 8, "Most stop strings per request.");
-ABSL_FLAG(int, max_stop_length, 64, "Longest stop string in bytes.");
-ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30), "On SIGTERM/SIGINT, how long "
-          "in-flight requests may run before they are ended.");
 
 namespace lstmserve {
 namespace {
-
-// Prepares argv for absl: flag names may be written with dashes
-// (--max-queue) or underscores (--max_queue); and since absl keeps only the
-// last value of a repeated flag, every --model occurrence is joined into one
-// comma-separated value. `storage` owns the rewritten arguments.
-std::vector<char*> NormalizeArgs(int argc, char** argv, std::vector<std::string>* storage) {
-  std::vector<char*> out;
-  std::vector<std::string> models;
-  storage->reserve(argc + 1);
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (i > 0 && arg.rfind("--", 0) == 0) {
-      for (size_t k = 2; k < arg.size() && arg[k] != '='; ++k) {
-        if (arg[k] == '-') arg[k] = '_';
-      }
-    }
-    if (arg == "--model" && i + 1 < argc) {
-      models.push_back(argv[++i]);
-    } else if (arg.rfind("--model=", 0) == 0) {
-      models.push_back(arg.substr(8));
-    } else {
-      storage->push_back(arg);
-      out.push_back(storage->back().data());
-    }
-  }
-  if (!models.empty()) {
-    storage->push_back("--model=" + absl::StrJoin(models, ","));
-    out.push_back(storage->back().data());
-  }
-  return out;
-}
 
 int Fail(const absl::Status& status, int code) {
   std::cerr << "lstmserve: " << status << "\n";
   return code;
 }
 
-int Run() {
-  ServerOptions options;
-  options.listen = absl::GetFlag(FLAGS_listen);
-  options.telemetry.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
-  options.telemetry.metrics = absl::GetFlag(FLAGS_metrics);
-  options.telemetry.request_log = absl::GetFlag(FLAGS_request_log);
-  if (options.telemetry.request_log == "none") options.telemetry.request_log.clear();
-  if (!ParseLogLevel(absl::GetFlag(FLAGS_log_level), &options.telemetry.log_level)) {
-    return Fail(absl::InvalidArgumentError("--log-level must be debug, info, warning or error"),
-                2);
-  }
-  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
-  options.scheduler.max_batch = absl::GetFlag(FLAGS_max_batch);
-  options.scheduler.max_queue = absl::GetFlag(FLAGS_max_queue);
-  options.scheduler.max_pending_tokens = absl::GetFlag(FLAGS_max_pending_tokens);
-  options.limits.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
-  options.limits.max_tokens_limit = absl::GetFlag(FLAGS_max_tokens_limit);
-  options.limits.max_stop_strings = absl::GetFlag(FLAGS_max_stop_strings);
-  options.limits.max_stop_length = absl::GetFlag(FLAGS_max_stop_length);
-
-  EngineOptions engine_options;
-  engine_options.threads = absl::GetFlag(FLAGS_threads);
-  engine_options.max_batch = options.scheduler.max_batch;
-  EngineKind kind;
-  if (!ParseEngineKind(absl::GetFlag(FLAGS_engine), &kind)) {
-    return Fail(absl::InvalidArgumentError("--engine must be onednn or reference"), 2);
-  }
-  if (!ParsePrecision(absl::GetFlag(FLAGS_precision), &engine_options.precision)) {
-    return Fail(absl::InvalidArgumentError("--precision must be f32, bf16 or int8"), 2);
-  }
-  std::vector<ModelSpec> specs;
-  for (const std::string& flag : absl::GetFlag(FLAGS_model)) {
-    auto spec = ParseModelSpec(flag);
-    if (!spec.ok()) return Fail(spec.status(), 2);
-    specs.push_back(*spec);
-  }
-
+int Run(const ServerConfig& config) {
   // Block the shutdown signals in every thread; this one waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -123,12 +27,13 @@ int Run() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto engines = LoadEngines(specs, kind, engine_options);
+  auto engines = LoadEngines(config.models, config.engine_kind, config.engine);
   if (!engines.ok()) return Fail(engines.status(), 1);
-  auto server = LanguageModelServer::Start(options, *std::move(engines));
+  auto server = LanguageModelServer::Start(config.server, *std::move(engines));
   if (!server.ok()) return Fail(server.status(), 1);
-  std::cerr << "lstmserve: serving " << specs.size() << " model(s) on port " << (*server)->port()
-            << " with the " << EngineKindName(kind) << " engine";
+  std::cerr << "lstmserve: serving " << config.models.size() << " model(s) on port "
+            << (*server)->port() << " with the " << EngineKindName(config.engine_kind)
+            << " engine";
   if ((*server)->metrics_port() != 0) {
     std::cerr << "; metrics on port " << (*server)->metrics_port();
   }
@@ -136,8 +41,8 @@ int Run() {
 
   int signal = 0;
   sigwait(&signals, &signal);
-  std::cerr << "lstmserve: signal " << signal << ": draining (grace "
-            << absl::FormatDuration(options.shutdown_grace) << ")\n";
+  std::cerr << "lstmserve: signal " << signal << ": draining (timeout "
+            << absl::FormatDuration(config.server.shutdown_grace) << ")\n";
   (*server)->Shutdown();
   std::cerr << "lstmserve: stopped\n";
   return 0;
@@ -151,8 +56,7 @@ int main(int argc, char** argv) {
       "Serves stacked-LSTM language models over gRPC (lstmserve.v1.LanguageModelService).\n"
       "  lstmserve --model NAME=DIR [--model NAME2=DIR2] [--listen HOST:PORT] [--engine ...]\n"
       "Flag names may use dashes or underscores (--max-queue = --max_queue).");
-  std::vector<std::string> storage;
-  std::vector<char*> args = lstmserve::NormalizeArgs(argc, argv, &storage);
-  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
-  return lstmserve::Run();
+  auto config = lstmserve::ParseServerFlags(argc, argv);
+  if (!config.ok()) return lstmserve::Fail(config.status(), 2);
+  return lstmserve::Run(*config);
 }

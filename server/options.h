@@ -17,6 +17,43 @@ struct RequestLimits {
   int max_stop_strings = 8;      // GenerateRequest.stop entries
   int max_stop_length = 64;      // bytes per stop string
   int max_logprobs = 20;         // GenerateRequest.logprobs
+  // A Generate call without a client deadline gets this one (from arrival),
+  // so a forgotten stream cannot hold a batch slot forever. Infinite: none.
+  absl::Duration default_deadline = absl::Minutes(10);
+};
+
+// The gRPC transport: connection lifetime, keepalive, message size. Applied
+// as channel arguments of the gRPC server.
+struct NetworkOptions {
+  // After this long a connection gets GOAWAY, so clients reconnect and
+  // spread over the replicas behind a load balancer. Infinite: never.
+  absl::Duration max_connection_age = absl::InfiniteDuration();
+  // Streams still running on a connection past its age may finish for this
+  // long before the connection is closed. Infinite: they always finish.
+  absl::Duration max_connection_age_grace = absl::InfiniteDuration();
+  // The server pings an idle-looking connection after this long and drops
+  // it if no answer arrives within keepalive_timeout (dead clients, NATs).
+  absl::Duration keepalive_time = absl::Minutes(1);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  // Clients may send keepalive pings this often (more often: GOAWAY
+  // "too_many_pings"), also on connections without calls.
+  absl::Duration min_client_ping_interval = absl::Seconds(10);
+  // Concurrent streams per connection (HTTP/2 SETTINGS); 0 = gRPC's default.
+  int max_concurrent_streams = 0;
+  // Largest request message; a larger one gets RESOURCE_EXHAUSTED from gRPC.
+  int max_receive_message_bytes = 1 << 20;
+};
+
+// Transport security and authentication (server/credentials.h, server/auth.h).
+struct SecurityOptions {
+  // PEM files. cert + key: TLS. + client CA: mutual TLS (clients must
+  // present a certificate the CA signed). All empty: plaintext.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  // Non-empty: LanguageModelService calls need `authorization: Bearer T`
+  // for a token T listed in this file (health and reflection do not).
+  std::string auth_token_file;
 };
 
 // One model's scheduling loop (server/scheduler.h).
@@ -55,8 +92,16 @@ struct ServerOptions {
   // gRPC listen address; port 0 picks a free port (LanguageModelServer::port).
   std::string listen = "0.0.0.0:50051";
   TelemetryOptions telemetry;
-  // On Shutdown, in-flight streams may run this long before being ended.
+  // Drain (--drain-timeout): on Shutdown, in-flight streams may run this
+  // long before being ended.
   absl::Duration shutdown_grace = absl::Seconds(30);
+  // Liveness (server/liveness.h): NOT_SERVING for "lstmserve.v1.Liveness"
+  // when a model's scheduling loop made no progress for this long;
+  // checked every liveness_period.
+  absl::Duration liveness_stall_timeout = absl::Seconds(30);
+  absl::Duration liveness_period = absl::Seconds(1);
+  NetworkOptions network;
+  SecurityOptions security;
   // Run a short generation through each model before reporting SERVING.
   bool warm_up = true;
   SchedulerOptions scheduler;

@@ -172,6 +172,7 @@ bool ModelScheduler::TakeWork(Batch* batch) {
 
 void ModelScheduler::Loop() {
   for (;;) {
+    last_progress_ns_.store(absl::ToUnixNanos(absl::Now()), std::memory_order_relaxed);
     Batch batch;
     if (!TakeWork(&batch)) break;
     for (auto& job : batch.cancelled) {

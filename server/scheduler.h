@@ -17,6 +17,8 @@
 #ifndef LSTMSERVE_SERVER_SCHEDULER_H_
 #define LSTMSERVE_SERVER_SCHEDULER_H_
 
+#include <atomic>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -28,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "models/engine.h"
 #include "models/tokenizer.h"
 #include "server/generation.h"
@@ -90,6 +93,13 @@ class ModelScheduler {
   };
   Load load() const;
   const std::string& model_name() const { return model_name_; }
+  // When the scheduling loop last started an iteration (it iterates at least
+  // every 100 ms while running, idle or not), or the start time before the
+  // first one. A loop stuck in an engine call stops moving this: the
+  // liveness check (server/liveness.h) reads it. Thread-safe.
+  absl::Time last_progress() const {
+    return absl::FromUnixNanos(last_progress_ns_.load(std::memory_order_relaxed));
+  }
   int max_batch() const { return options_.max_batch; }
 
  private:
@@ -146,6 +156,8 @@ class ModelScheduler {
   std::vector<float> step_logprobs_;  // [N, V]
   std::vector<int32_t> step_tokens_;
   std::vector<SequenceState*> step_states_;
+
+  std::atomic<int64_t> last_progress_ns_{absl::ToUnixNanos(absl::Now())};
 
   std::thread thread_;  // last: starts after everything above exists
 };

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "models/status_macros.h"
+#include "server/credentials.h"
 #include "server/status_util.h"
 
 namespace lstmserve {
@@ -40,12 +41,41 @@ class WarmUpSink final : public GenerationSink {
   int generated_ = 0;
 };
 
+int Millis(absl::Duration d) {
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+}
+
+// The transport's channel arguments (NetworkOptions).
+void ApplyNetworkOptions(const NetworkOptions& n, grpc::ServerBuilder* builder) {
+  if (n.max_connection_age != absl::InfiniteDuration()) {
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, Millis(n.max_connection_age));
+  }
+  if (n.max_connection_age_grace != absl::InfiniteDuration()) {
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                                Millis(n.max_connection_age_grace));
+  }
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Millis(n.keepalive_time));
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Millis(n.keepalive_timeout));
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                              Millis(n.min_client_ping_interval));
+  if (n.max_concurrent_streams > 0) {
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, n.max_concurrent_streams);
+  }
+  builder->SetMaxReceiveMessageSize(n.max_receive_message_bytes);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
     const ServerOptions& options, std::vector<NamedEngine> engines) {
   std::unique_ptr<LanguageModelServer> s(new LanguageModelServer());
   s->options_ = options;
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                   MakeServerCredentials(options.security));
+  if (!options.security.auth_token_file.empty()) {
+    ASSIGN_OR_RETURN(s->auth_, BearerTokenAuth::Load(options.security.auth_token_file));
+  }
   RETURN_IF_ERROR(s->StartTelemetry());
   ServerMetrics* metrics = s->metrics_.get();
   const int max_queue = options.scheduler.max_queue;
@@ -59,7 +89,7 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
                    ModelRegistry::Create(std::move(engines), options.scheduler, observer_for));
   s->service_ = std::make_unique<LanguageModelService>(
       s->registry_.get(), options.limits,
-      s->request_observers_.empty() ? nullptr : &s->request_observers_);
+      s->request_observers_.empty() ? nullptr : &s->request_observers_, s->auth_.get());
   if (absl::Status exposed = s->StartExposer(); !exposed.ok()) {
     s->registry_->StopAll(absl::UnavailableError("the server did not start"));
     return exposed;
@@ -68,7 +98,8 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(options.listen, credentials, &s->port_);
+  ApplyNetworkOptions(options.network, &builder);
   builder.RegisterService(s->service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
@@ -77,6 +108,9 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
   }
   grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
   health->SetServingStatus(false);
+  health->SetServingStatus(kServiceName, false);
+  s->liveness_ = LivenessWatchdog::Start(s->registry_.get(), health,
+                                         options.liveness_stall_timeout, options.liveness_period);
   if (options.warm_up) {
     if (absl::Status warm = s->WarmUp(); !warm.ok()) {
       s->Shutdown(absl::ZeroDuration());
@@ -151,8 +185,12 @@ void LanguageModelServer::Shutdown(absl::Duration grace) {
   absl::MutexLock lock(&shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
-  // Health checks now answer NOT_SERVING, and new requests UNAVAILABLE.
-  if (server_ != nullptr) server_->GetHealthCheckService()->Shutdown();
+  // Readiness now answers NOT_SERVING, and new requests UNAVAILABLE;
+  // liveness stays as the watchdog sets it while the drain runs.
+  if (server_ != nullptr) {
+    server_->GetHealthCheckService()->SetServingStatus("", false);
+    server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
+  }
   if (service_ != nullptr) service_->StartDraining();
   if (registry_ != nullptr) {  // null when Start failed early
     registry_->WaitUntilIdle(absl::Now() + grace);
@@ -161,6 +199,8 @@ void LanguageModelServer::Shutdown(absl::Duration grace) {
   }
   if (server_ != nullptr) {
     // Every accepted RPC has ended by now; the deadline only bounds stragglers.
+    if (liveness_ != nullptr) liveness_->Stop();
+    server_->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     server_->Wait();
   }

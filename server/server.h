@@ -2,9 +2,15 @@
 // model registry (one scheduler thread per model), the LanguageModelService,
 // the standard health service and server reflection on one gRPC server.
 //
-// Health: NOT_SERVING until every model has run a warm-up generation, then
-// SERVING (for "" and "lstmserve.v1.LanguageModelService"), NOT_SERVING
-// again from the start of Shutdown.
+// Health (grpc.health.v1): readiness under "" and
+// "lstmserve.v1.LanguageModelService" — NOT_SERVING until every model has run
+// a warm-up generation, then SERVING, NOT_SERVING again from the start of
+// Shutdown (the drain); liveness under "lstmserve.v1.Liveness" — SERVING
+// while every model's scheduling loop makes progress (server/liveness.h),
+// also during the drain.
+//
+// Transport: options.network (connection age, keepalive, message size);
+// options.security: TLS / mutual TLS and optional bearer-token auth.
 //
 // Telemetry (options.telemetry): with a metrics address, a Prometheus
 // exposer serves /metrics there (ServerMetrics + ProcessMetrics); with a
@@ -24,6 +30,8 @@
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 
+#include "server/auth.h"
+#include "server/liveness.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/process_metrics.h"
@@ -71,9 +79,11 @@ class LanguageModelServer {
   std::unique_ptr<RequestLog> request_log_;
   RequestObservers request_observers_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<BearerTokenAuth> auth_;  // null: no token needed
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<LanguageModelService> service_;
-  std::unique_ptr<grpc::Server> server_;  // destroyed first
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<LivenessWatchdog> liveness_;  // destroyed first: uses server_ and registry_
   absl::Mutex shutdown_mu_;  // serializes Shutdown
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
 };

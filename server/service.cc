@@ -18,9 +18,11 @@ uint64_t RandomSeed() {
   return absl::Uniform<uint64_t>(gen);
 }
 
-absl::Time Deadline(const grpc::CallbackServerContext& context) {
+// The client's deadline, or `arrival + fallback` when it set none.
+absl::Time Deadline(const grpc::CallbackServerContext& context, absl::Time arrival,
+                    absl::Duration fallback) {
   const auto deadline = context.deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  if (deadline == std::chrono::system_clock::time_point::max()) return arrival + fallback;
   return absl::FromChrono(deadline);
 }
 
@@ -34,10 +36,12 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
 }  // namespace
 
 LanguageModelService::LanguageModelService(ModelRegistry* registry, const RequestLimits& limits,
-                                           RequestObserver* observer)
+                                           RequestObserver* observer,
+                                           const BearerTokenAuth* auth)
     : registry_(registry),
       limits_(limits),
       observer_(observer),
+      auth_(auth),
       id_prefix_(absl::StrFormat("%08x", static_cast<uint32_t>(RandomSeed()))) {}
 
 std::string LanguageModelService::RequestId(const std::string& from_client) {
@@ -46,7 +50,10 @@ std::string LanguageModelService::RequestId(const std::string& from_client) {
 }
 
 absl::StatusOr<ModelRegistry::Model*> LanguageModelService::Admit(
-    const std::string& model) const {
+    const grpc::CallbackServerContext& context, const std::string& model) const {
+  if (auth_ != nullptr) {
+    if (absl::Status allowed = auth_->Check(context); !allowed.ok()) return allowed;
+  }
   if (draining_.load()) return absl::UnavailableError("the server is shutting down");
   return registry_->Find(model);
 }
@@ -76,7 +83,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* LanguageModelService::Generate(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
   RequestRecord record = NewRecord(*context, "Generate", request->request_id());
   const absl::Time arrival = record.start;
-  auto model = Admit(request->model());
+  auto model = Admit(*context, request->model());
   if (!model.ok()) {
     auto* reactor = new GenerateReactor(nullptr, observer_, std::move(record));
     reactor->Reject(model.status());
@@ -85,7 +92,8 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* LanguageModelService::Generate(
   record.model = (*model)->name;
   record.request_id = RequestId(request->request_id());
   const std::string request_id = record.request_id;
-  auto* reactor = new GenerateReactor((*model)->scheduler.get(), observer_, std::move(record));
+  auto* reactor = new GenerateReactor((*model)->scheduler.get(), observer_, std::move(record),
+                                      &write_dispatcher_);
   auto spec = ValidateGenerateRequest(*request, *(*model)->tokenizer, limits_, RandomSeed());
   if (!spec.ok()) {
     reactor->Reject(spec.status());
@@ -96,7 +104,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* LanguageModelService::Generate(
   job->spec.request_id = request_id;
   job->sink = reactor;
   job->arrival = arrival;
-  job->deadline = Deadline(*context);
+  job->deadline = Deadline(*context, arrival, limits_.default_deadline);
   reactor->Submit(std::move(job));
   return reactor;
 }
@@ -106,7 +114,7 @@ grpc::ServerUnaryReactor* LanguageModelService::Score(grpc::CallbackServerContex
                                                       v1::ScoreResponse* response) {
   RequestRecord record = NewRecord(*context, "Score", request->request_id());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto model = Admit(request->model());
+  auto model = Admit(*context, request->model());
   if (!model.ok()) {
     FinishUnary(reactor, record, model.status());
     return reactor;
@@ -141,7 +149,7 @@ grpc::ServerUnaryReactor* LanguageModelService::Embed(grpc::CallbackServerContex
                                                       v1::EmbedResponse* response) {
   RequestRecord record = NewRecord(*context, "Embed", request->request_id());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto model = Admit(request->model());
+  auto model = Admit(*context, request->model());
   if (!model.ok()) {
     FinishUnary(reactor, record, model.status());
     return reactor;
@@ -180,6 +188,11 @@ grpc::ServerUnaryReactor* LanguageModelService::Embed(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* LanguageModelService::ListModels(grpc::CallbackServerContext* context,
                                                            const v1::ListModelsRequest*,
                                                            v1::ListModelsResponse* response) {
+  if (auth_ != nullptr) {
+    if (absl::Status allowed = auth_->Check(*context); !allowed.ok()) {
+      return FinishNow(context, allowed);
+    }
+  }
   if (draining_.load()) {
     return FinishNow(context, absl::UnavailableError("the server is shutting down"));
   }

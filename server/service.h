@@ -6,8 +6,11 @@
 // Every Generate, Score and Embed RPC is reported once to the
 // RequestObserver (a RequestRecord) just before it finishes.
 //
-// Thread-safe. Borrows the registry and the observer (may be null), which
-// must outlive the service.
+// With `auth` (BearerTokenAuth), every call without a valid token ends with
+// UNAUTHENTICATED before anything else is looked at.
+//
+// Thread-safe. Borrows the registry, the observer and auth (both may be
+// null), which must outlive the service.
 #ifndef LSTMSERVE_SERVER_SERVICE_H_
 #define LSTMSERVE_SERVER_SERVICE_H_
 
@@ -15,16 +18,19 @@
 #include <string>
 
 #include "lstmserve/v1/lstmserve.grpc.pb.h"
+#include "server/auth.h"
 #include "server/model_registry.h"
 #include "server/options.h"
 #include "server/request_observer.h"
+#include "server/write_dispatcher.h"
 
 namespace lstmserve {
 
 class LanguageModelService final : public v1::LanguageModelService::CallbackService {
  public:
   LanguageModelService(ModelRegistry* registry, const RequestLimits& limits,
-                       RequestObserver* observer = nullptr);
+                       RequestObserver* observer = nullptr,
+                       const BearerTokenAuth* auth = nullptr);
 
   // From now on every new request gets UNAVAILABLE; requests already
   // accepted go on.
@@ -45,8 +51,9 @@ class LanguageModelService final : public v1::LanguageModelService::CallbackServ
  private:
   // The request id to use: the client's, or a new unique one.
   std::string RequestId(const std::string& from_client);
-  // The model, or NOT_FOUND / UNAVAILABLE (draining).
-  absl::StatusOr<ModelRegistry::Model*> Admit(const std::string& model) const;
+  // The model, or UNAUTHENTICATED / UNAVAILABLE (draining) / NOT_FOUND.
+  absl::StatusOr<ModelRegistry::Model*> Admit(const grpc::CallbackServerContext& context,
+                                              const std::string& model) const;
   // A record for a request that just arrived.
   static RequestRecord NewRecord(const grpc::CallbackServerContext& context, const char* rpc,
                                  const std::string& request_id);
@@ -57,9 +64,12 @@ class LanguageModelService final : public v1::LanguageModelService::CallbackServ
   ModelRegistry* const registry_;
   const RequestLimits limits_;
   RequestObserver* const observer_;  // may be null
+  const BearerTokenAuth* const auth_;  // may be null
   const std::string id_prefix_;  // random per process
   std::atomic<uint64_t> next_id_{1};
   std::atomic<bool> draining_{false};
+  // Starts stream writes off the scheduler threads (server/write_dispatcher.h).
+  WriteDispatcher write_dispatcher_;
 };
 
 }  // namespace lstmserve

@@ -67,6 +67,13 @@ inline v1::GenerateRequest Request(const std::string& prompt, int max_tokens) {
   return r;
 }
 
+// Request with temperature 0 (greedy argmax), comparable with ReferenceGreedy.
+inline v1::GenerateRequest GreedyRequest(const std::string& prompt, int max_tokens) {
+  v1::GenerateRequest r = Request(prompt, max_tokens);
+  r.set_temperature(0.0f);
+  return r;
+}
+
 // Greedy decoding of `max_tokens` tokens on the reference engine, one
 // sequence, as the oracle for the server.
 inline std::string ReferenceGreedy(const RandomPackageShape& shape, const std::string& prompt,

@@ -1,0 +1,174 @@
+#include "server/flags.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC listen address HOST:PORT (port 0: any).");
+ABSL_FLAG(std::vector<std::string>, model, {},
+          "Model to serve as NAME=DIR (a model package directory). Repeat the flag or "
+          "separate with commas to serve several models.");
+ABSL_FLAG(std::string, metrics_listen, "", "Serve Prometheus metrics at http://HOST:PORT/metrics "
+          "(e.g. 0.0.0.0:9464; port 0: any free port, printed at start-up). Empty: no metrics.");
+ABSL_FLAG(bool, metrics, true, "Record metrics. --metrics=false records nothing and serves no "
+          "/metrics even with --metrics-listen (to measure what recording costs).");
+ABSL_FLAG(std::string, request_log, "stderr", "Where to write one JSON line per finished "
+          "request: stderr (or -), a file path (appended), or none.");
+ABSL_FLAG(std::string, log_level, "info", "Request log level: debug, info (every request), "
+          "warning (only failed requests), error (only server-side failures).");
+ABSL_FLAG(std::string, engine, "onednn", "Inference engine: onednn or reference. If it cannot "
+          "be created the server exits with the error (no silent fallback).");
+ABSL_FLAG(std::string, precision, "f32", "Engine precision: f32, bf16 or int8 (onednn only).");
+ABSL_FLAG(int, threads, 0, "Compute threads per engine; 0 = all cores.");
+ABSL_FLAG(int, max_batch, 64, "Most sequences one model advances per step (active streams).");
+ABSL_FLAG(int, max_queue, 256, "Most requests waiting per model; beyond: RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_pending_tokens, 256, "Tokens a stream may have unsent before its sequence "
+          "pauses until the client reads (slow-reader backpressure).");
+ABSL_FLAG(int, max_prompt_tokens, 4096, "Longest prompt (Score/Embed: context + text).");
+ABSL_FLAG(int, max_tokens_limit, 4096, "Largest GenerateRequest.max_tokens.");
+ABSL_FLAG(int, max_stop_strings, 8, "Most stop strings per request.");
+ABSL_FLAG(int, max_stop_length, 64, "Longest stop string in bytes.");
+ABSL_FLAG(absl::Duration, default_deadline, absl::Minutes(10), "Deadline of a Generate call "
+          "whose client set none (inf: none).");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30), "On SIGTERM/SIGINT: readiness "
+          "NOT_SERVING and new requests UNAVAILABLE at once; in-flight requests may run this "
+          "long before they are ended; then exit 0. Keep below Kubernetes' "
+          "terminationGracePeriodSeconds minus the preStop sleep.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::ZeroDuration(),
+          "Deprecated alias of --drain-timeout (used when set).");
+ABSL_FLAG(absl::Duration, liveness_stall_timeout, absl::Seconds(30), "Health service "
+          "lstmserve.v1.Liveness turns NOT_SERVING when a model's scheduling loop made no "
+          "progress for this long (a wedged engine step).");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::ZeroDuration(), "Send GOAWAY to a "
+          "connection after this long so clients reconnect and rebalance across replicas "
+          "(0 or inf: never). Behind a load balancer e.g. 30s.");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(), "Streams on a "
+          "connection past --max-connection-age may finish for this long (inf: always finish).");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Minutes(1), "Ping a quiet connection after "
+          "this long to detect dead peers.");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20), "Close the connection when a "
+          "keepalive ping gets no answer within this long.");
+ABSL_FLAG(absl::Duration, min_client_ping_interval, absl::Seconds(10), "Clients may send "
+          "keepalive pings this often (more often: GOAWAY too_many_pings).");
+ABSL_FLAG(int, max_concurrent_streams, 0, "Concurrent streams per connection (0: gRPC's "
+          "default). Total concurrency is bounded by --max-batch + --max-queue per model.");
+ABSL_FLAG(int, max_message_bytes, 1 << 20, "Largest request message in bytes; larger ones "
+          "get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS (with --tls-key).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: require client certificates it signed "
+          "(mutual TLS; needs --tls-cert/--tls-key).");
+ABSL_FLAG(std::string, auth_token_file, "", "File with bearer tokens, one per line: "
+          "LanguageModelService calls need 'authorization: Bearer <token>' (UNAUTHENTICATED "
+          "otherwise). Health and reflection stay open for probes. Use with TLS.");
+
+namespace lstmserve {
+namespace {
+
+// Prepares argv for absl: flag names may be written with dashes
+// (--max-queue) or underscores (--max_queue); and since absl keeps only the
+// last value of a repeated flag, every --model occurrence is joined into one
+// comma-separated value. `storage` owns the rewritten arguments.
+std::vector<char*> NormalizeArgs(int argc, char** argv, std::vector<std::string>* storage) {
+  std::vector<char*> out;
+  std::vector<std::string> models;
+  storage->reserve(argc + 1);
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i > 0 && arg.rfind("--", 0) == 0) {
+      for (size_t k = 2; k < arg.size() && arg[k] != '='; ++k) {
+        if (arg[k] == '-') arg[k] = '_';
+      }
+    }
+    if (arg == "--model" && i + 1 < argc) {
+      models.push_back(argv[++i]);
+    } else if (arg.rfind("--model=", 0) == 0) {
+      models.push_back(arg.substr(8));
+    } else {
+      storage->push_back(arg);
+      out.push_back(storage->back().data());
+    }
+  }
+  if (!models.empty()) {
+    storage->push_back("--model=" + absl::StrJoin(models, ","));
+    out.push_back(storage->back().data());
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<ServerConfig> ParseServerFlags(int argc, char** argv) {
+  // --help lists the flags of this file (absl's default: only those in a
+  // file named after the binary).
+  absl::FlagsUsageConfig usage;
+  usage.contains_helpshort_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "server/flags.cc");
+  };
+  usage.contains_help_flags = usage.contains_helpshort_flags;
+  absl::SetFlagsUsageConfig(usage);
+  std::vector<std::string> storage;
+  std::vector<char*> args = NormalizeArgs(argc, argv, &storage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  ServerConfig config;
+  config.server.listen = absl::GetFlag(FLAGS_listen);
+  config.server.telemetry.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  config.server.telemetry.metrics = absl::GetFlag(FLAGS_metrics);
+  config.server.telemetry.request_log = absl::GetFlag(FLAGS_request_log);
+  if (config.server.telemetry.request_log == "none") config.server.telemetry.request_log.clear();
+  if (!ParseLogLevel(absl::GetFlag(FLAGS_log_level), &config.server.telemetry.log_level)) {
+    return absl::InvalidArgumentError("--log-level must be debug, info, warning or error");
+  }
+  config.server.shutdown_grace = absl::GetFlag(FLAGS_drain_timeout);
+  if (absl::GetFlag(FLAGS_shutdown_grace) != absl::ZeroDuration()) {
+    config.server.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  }
+  config.server.liveness_stall_timeout = absl::GetFlag(FLAGS_liveness_stall_timeout);
+  config.server.limits.default_deadline = absl::GetFlag(FLAGS_default_deadline);
+  NetworkOptions& net = config.server.network;
+  net.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  if (net.max_connection_age == absl::ZeroDuration()) {
+    net.max_connection_age = absl::InfiniteDuration();
+  }
+  net.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
+  net.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  net.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  net.min_client_ping_interval = absl::GetFlag(FLAGS_min_client_ping_interval);
+  net.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  net.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  config.server.security.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  config.server.security.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  config.server.security.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  config.server.security.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  config.server.scheduler.max_batch = absl::GetFlag(FLAGS_max_batch);
+  config.server.scheduler.max_queue = absl::GetFlag(FLAGS_max_queue);
+  config.server.scheduler.max_pending_tokens = absl::GetFlag(FLAGS_max_pending_tokens);
+  config.server.limits.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
+  config.server.limits.max_tokens_limit = absl::GetFlag(FLAGS_max_tokens_limit);
+  config.server.limits.max_stop_strings = absl::GetFlag(FLAGS_max_stop_strings);
+  config.server.limits.max_stop_length = absl::GetFlag(FLAGS_max_stop_length);
+
+  config.engine.threads = absl::GetFlag(FLAGS_threads);
+  config.engine.max_batch = config.server.scheduler.max_batch;
+  if (!ParseEngineKind(absl::GetFlag(FLAGS_engine), &config.engine_kind)) {
+    return absl::InvalidArgumentError("--engine must be onednn or reference");
+  }
+  if (!ParsePrecision(absl::GetFlag(FLAGS_precision), &config.engine.precision)) {
+    return absl::InvalidArgumentError("--precision must be f32, bf16 or int8");
+  }
+  for (const std::string& flag : absl::GetFlag(FLAGS_model)) {
+    auto spec = ParseModelSpec(flag);
+    if (!spec.ok()) return spec.status();
+    config.models.push_back(*spec);
+  }
+
+  return config;
+}
+
+}  // namespace lstmserve

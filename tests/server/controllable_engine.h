@@ -1,0 +1,76 @@
+// Test helper: an InferenceEngine decorator whose Step can be slowed down
+// (a fixed delay per step) or wedged (blocks until released), to test what
+// the server does around a slow or stuck engine. Thread-safe controls; the
+// engine calls themselves run on the scheduler thread.
+#ifndef LSTMSERVE_TESTS_SERVER_CONTROLLABLE_ENGINE_H_
+#define LSTMSERVE_TESTS_SERVER_CONTROLLABLE_ENGINE_H_
+
+#include <atomic>
+#include <memory>
+#include <utility>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "models/engine.h"
+
+namespace lstmserve::testing {
+
+class ControllableEngine final : public InferenceEngine {
+ public:
+  struct Controls {
+    std::atomic<int64_t> step_delay_us{0};
+    absl::Mutex mu;
+    bool wedged ABSL_GUARDED_BY(mu) = false;
+    int wedged_steps ABSL_GUARDED_BY(mu) = 0;  // Steps now blocked
+
+    void Wedge() {
+      absl::MutexLock lock(&mu);
+      wedged = true;
+    }
+    void Release() {
+      absl::MutexLock lock(&mu);
+      wedged = false;
+    }
+    // Waits until a Step is blocked in the wedge.
+    void AwaitWedgedStep() {
+      absl::MutexLock lock(&mu);
+      mu.Await(absl::Condition(
+          +[](int* n) { return *n > 0; }, &wedged_steps));
+    }
+  };
+
+  ControllableEngine(std::unique_ptr<InferenceEngine> inner, std::shared_ptr<Controls> controls)
+      : inner_(std::move(inner)), controls_(std::move(controls)) {}
+
+  const ModelConfig& config() const override { return inner_->config(); }
+  Precision precision() const override { return inner_->precision(); }
+  int max_batch() const override { return inner_->max_batch(); }
+  const char* kind() const override { return inner_->kind(); }
+
+  absl::Status Step(absl::Span<const int32_t> tokens, absl::Span<SequenceState* const> states,
+                    float* logprobs) override {
+    {
+      absl::MutexLock lock(&controls_->mu);
+      if (controls_->wedged) {
+        ++controls_->wedged_steps;
+        controls_->mu.Await(absl::Condition(
+            +[](bool* wedged) { return !*wedged; }, &controls_->wedged));
+        --controls_->wedged_steps;
+      }
+    }
+    const int64_t delay = controls_->step_delay_us.load();
+    if (delay > 0) absl::SleepFor(absl::Microseconds(delay));
+    return inner_->Step(tokens, states, logprobs);
+  }
+  absl::Status Prefill(absl::Span<const PrefillItem> items) override {
+    return inner_->Prefill(items);
+  }
+
+ private:
+  std::unique_ptr<InferenceEngine> inner_;
+  std::shared_ptr<Controls> controls_;
+};
+
+}  // namespace lstmserve::testing
+
+#endif  // LSTMSERVE_TESTS_SERVER_CONTROLLABLE_ENGINE_H_

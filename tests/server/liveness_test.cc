@@ -1,0 +1,110 @@
+// Liveness and readiness through grpc.health.v1: liveness
+// ("lstmserve.v1.Liveness") follows the scheduling loop's progress — a
+// wedged engine step turns it NOT_SERVING, releasing it turns it back —
+// while readiness ("" and the service name) follows warm-up and drain.
+#include <memory>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "server/liveness.h"
+#include "tests/server/controllable_engine.h"
+#include "tests/server/test_server.h"
+
+namespace lstmserve::testing {
+namespace {
+
+constexpr char kReadiness[] = "lstmserve.v1.LanguageModelService";
+
+struct ControlledServer {
+  explicit ControlledServer(ServerOptions options = TestOptions()) {
+    controls = std::make_shared<ControllableEngine::Controls>();
+    std::vector<NamedEngine> engines;
+    engines.push_back(
+        {kModel, std::make_unique<ControllableEngine>(ReferenceEngine(TinyShape()), controls)});
+    auto started = LanguageModelServer::Start(options, std::move(engines));
+    EXPECT_TRUE(started.ok()) << started.status();
+    server = *std::move(started);
+    client = std::make_unique<LanguageModelClient>(absl::StrCat("127.0.0.1:", server->port()));
+  }
+  std::string Health(const std::string& service) {
+    auto h = client->Health(service);
+    return h.ok() ? *h : h.status().ToString();
+  }
+  // Polls until `service` reports `want` (or a generous deadline passes);
+  // returns the last answer.
+  std::string AwaitHealth(const std::string& service, const std::string& want) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(30);
+    std::string got = Health(service);
+    while (got != want && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(20));
+      got = Health(service);
+    }
+    return got;
+  }
+  std::shared_ptr<ControllableEngine::Controls> controls;
+  std::unique_ptr<LanguageModelServer> server;
+  std::unique_ptr<LanguageModelClient> client;
+};
+
+ServerOptions FastLiveness() {
+  ServerOptions o = TestOptions();
+  o.liveness_stall_timeout = absl::Milliseconds(400);
+  o.liveness_period = absl::Milliseconds(20);
+  return o;
+}
+
+TEST(LivenessTest, IdleServerIsLiveAndReady) {
+  ControlledServer s(FastLiveness());
+  EXPECT_EQ(s.Health(kLivenessService), "SERVING");
+  EXPECT_EQ(s.Health(""), "SERVING");
+  EXPECT_EQ(s.Health(kReadiness), "SERVING");
+  // An idle loop keeps iterating: still live well past the stall timeout.
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_EQ(s.Health(kLivenessService), "SERVING");
+}
+
+TEST(LivenessTest, WedgedStepTurnsLivenessNotServingUntilReleased) {
+  ControlledServer s(FastLiveness());
+  s.controls->Wedge();
+  std::thread stream([&] {
+    auto g = s.client->GenerateText(Request("ABC", 8));
+    EXPECT_TRUE(g.ok()) << g.status();  // completes once released
+  });
+  s.controls->AwaitWedgedStep();
+  EXPECT_EQ(s.AwaitHealth(kLivenessService, "NOT_SERVING"), "NOT_SERVING");
+  // The process still answers; readiness is about warm-up and drain only.
+  EXPECT_EQ(s.Health(kReadiness), "SERVING");
+  s.controls->Release();
+  EXPECT_EQ(s.AwaitHealth(kLivenessService, "SERVING"), "SERVING");
+  stream.join();
+}
+
+TEST(LivenessTest, DrainTurnsReadinessNotServingButStaysLive) {
+  ControlledServer s(FastLiveness());
+  s.controls->step_delay_us = 2000;  // a long stream: ~2 ms per token
+  absl::Notification first_token;
+  std::thread stream([&] {
+    // Read the first token, then let the stream run during the drain.
+    int messages = 0;
+    absl::Status st = s.client->Generate(Request("ABC", 4000), [&](const v1::GenerateResponse&) {
+      if (++messages == 1) first_token.Notify();
+      return true;
+    });
+    // Ended by the drain's end (grace below), or ran to its length.
+    EXPECT_TRUE(st.ok() || st.code() == absl::StatusCode::kUnavailable) << st;
+  });
+  first_token.WaitForNotification();
+  std::thread drain([&] { s.server->Shutdown(absl::Seconds(3)); });
+  EXPECT_EQ(s.AwaitHealth(kReadiness, "NOT_SERVING"), "NOT_SERVING");
+  EXPECT_EQ(s.Health(""), "NOT_SERVING");
+  EXPECT_EQ(s.Health(kLivenessService), "SERVING");
+  // New work is refused while the drain runs.
+  auto refused = s.client->GenerateText(Request("ABC", 4));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  drain.join();
+  stream.join();
+}
+
+}  // namespace
+}  // namespace lstmserve::testing
