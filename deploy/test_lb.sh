@@ -112,15 +112,22 @@ await_replica() {
   [ "$h" = SERVING ] || die "replica $n readiness is $h"
 }
 
-# served N: finished Generate calls with code OK that replica N counted.
-served() {
-  local body
+# scrape N: replica N's /metrics.
+scrape() {
   exec 3<>"/dev/tcp/127.0.0.1/${metrics_port[$1]}"
   printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-  body="$(cat <&3)"
+  cat <&3
   exec 3<&-
-  awk '/^lstmserve_requests_total\{/ && /rpc="Generate"/ && /code="OK"/ { s += $NF }
-       END { printf "%d\n", s }' <<<"$body"
+}
+# served N: finished Generate calls with code OK that replica N counted.
+served() {
+  scrape "$1" | awk '/^lstmserve_requests_total\{/ && /rpc="Generate"/ && /code="OK"/ { s += $NF }
+                     END { printf "%d\n", s }'
+}
+# usage N: "CPU_SECONDS GENERATED_TOKENS RSS_BYTES" of replica N.
+usage() {
+  scrape "$1" | awk '/^process_cpu_seconds_total/ { c = $NF } /^process_resident_memory_bytes/ { r = $NF }
+                     /^lstmserve_generated_tokens_total\{/ { t += $NF } END { printf "%s %d %d\n", c, t, r }'
 }
 
 # ---- replicas and nginx ---------------------------------------------------------
@@ -234,6 +241,7 @@ sleep "$((fail_timeout + 1))"
 for n in 1 2 3; do rejoin_a[$n]="$(served "$n")"; done
 sleep_until "$(at 0.95)"
 for n in 1 2 3; do rejoin_b[$n]="$(served "$n")"; done
+read -r cpu3 tokens3 rss3 < <(usage 3)  # replica 3 ran the whole time
 
 bench_rc=0
 wait "$bench_pid" || bench_rc=$?
@@ -315,6 +323,9 @@ read -r rejoin_line rejoin_ok < <(awk -v a1="${rejoin_a[1]}" -v a2="${rejoin_a[2
     print line, (m > 0 && d[2] >= 0.5 * m) ? 0 : 1 }')
 check "$rejoin_ok" "(c) restart: requests per replica after replica 2 rejoined $rejoin_line (replica 2 >= half of even)"
 
+say "replica 3 (never restarted): $tokens3 tokens generated with $cpu3 s of its CPU =\
+ $(awk -v t="$tokens3" -v c="$cpu3" 'BEGIN { printf "%.0f", c > 0 ? t / c : 0 }') tokens per CPU-second; RSS\
+ $(awk -v r="$rss3" 'BEGIN { printf "%.0f", r / 1048576 }') MiB"
 say "$total_calls calls through nginx, $(awk -F'\t' '$3 != "OK"' "$work/calls.tsv" | wc -l) failed"
 if [ "$failures" -ne 0 ]; then
   say "failed calls (kind, start, end, code, messages, tokens, message):"
