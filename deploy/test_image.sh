@@ -61,7 +61,8 @@ cleanup() {
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" 2>/dev/null || true; done
   [ -n "$container" ] && podman rm -f "$container" >/dev/null 2>&1 || true
   if [ "$keep_image" -eq 0 ]; then podman rmi -f "$image" >/dev/null 2>&1 || true; fi
-  rm -rf "$work"
+  # --one-file-system: never descend into a mount that is somehow still there.
+  rm -rf --one-file-system "$work"
   exit $rc
 }
 trap cleanup EXIT
@@ -140,10 +141,15 @@ say "image: USER $user, ENTRYPOINT ${entrypoint[*]}, CMD ${cmd[*]}, HEALTHCHECK 
 # ---- 4. run the image's own server ---------------------------------------------
 t0=$SECONDS
 container="lstmserve-test-$$"
-podman create --name "$container" "$image" >/dev/null
+# (podman logs an error about systemd healthcheck timers here; there is no
+# systemd on these machines and nothing runs the container, so it is kept
+# out of the output unless a command fails.)
+podman create --name "$container" "$image" >/dev/null 2>"$work/podman.log" ||
+  { cat "$work/podman.log" >&2; die "podman create failed"; }
 mkdir "$work/rootfs"
 podman export "$container" | tar -C "$work/rootfs" --numeric-owner -xf -
-podman rm "$container" >/dev/null
+podman rm "$container" >/dev/null 2>>"$work/podman.log" ||
+  { cat "$work/podman.log" >&2; die "podman rm failed"; }
 container=""
 rootfs="$work/rootfs"
 for dir in proc dev; do mkdir -p "$rootfs/$dir"; done
@@ -155,8 +161,9 @@ say "exported the container's filesystem ($(du -sh "$rootfs" 2>/dev/null | cut -
 # ENTRYPOINT + CMD as the image runs them; absl flags keep the last value, so
 # appended --listen/--metrics-listen move the ports to free loopback ones.
 t0=$SECONDS
-in_image "${entrypoint[@]}" "${cmd[@]}" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-  >"$work/server.log" 2>&1 &
+# (chroot execs the server: $! is the server's pid.)
+chroot --userspec="$uid:$gid" "$rootfs" "${entrypoint[@]}" "${cmd[@]}" \
+  --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 >"$work/server.log" 2>&1 &
 server_pid=$!
 port=""
 while [ -z "$port" ]; do
