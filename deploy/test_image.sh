@@ -17,8 +17,10 @@
 # Usage: deploy/test_image.sh [--cache DIR] [--refresh-base] [--keep-image]
 #   --cache DIR      where the base tarball lives (default /var/tmp/lstmserve-image)
 #   --refresh-base   debootstrap again even if the cached tarball exists
-#   --keep-image     keep the built image (tag localhost/lstmserve:test) so a
-#                    rerun reuses podman's layer cache; default: remove it
+#   --keep-image     build with podman's layer cache and keep the image (tag
+#                    localhost/lstmserve:test) and the imported base, so a rerun
+#                    only rebuilds what changed; default: --layers=false (no
+#                    cache used or left behind) and remove both at the end
 # Env: DEBIAN_MIRROR overrides the mirror read from /etc/apt/sources*.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,7 +62,9 @@ cleanup() {
   local i
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" 2>/dev/null || true; done
   [ -n "$container" ] && podman rm -f "$container" >/dev/null 2>&1 || true
-  if [ "$keep_image" -eq 0 ]; then podman rmi -f "$image" >/dev/null 2>&1 || true; fi
+  if [ "$keep_image" -eq 0 ]; then
+    podman rmi -f "$image" "$base_image" >/dev/null 2>&1 || true
+  fi
   # --one-file-system: never descend into a mount that is somehow still there.
   rm -rf --one-file-system "$work"
   exit $rc
@@ -113,7 +117,9 @@ say "imported as $base_image ($((SECONDS - t0)) s)"
 # ---- 2. build -----------------------------------------------------------------
 t0=$SECONDS
 say "podman build --isolation=chroot -f deploy/Dockerfile (log: $work/build.log)"
-if ! podman build --isolation=chroot --format docker --pull=never \
+layers=--layers=false
+[ "$keep_image" -eq 0 ] || layers=--layers=true
+if ! podman build --isolation=chroot --format docker --pull=never "$layers" \
     --build-arg BASE="$base_image" -f deploy/Dockerfile -t "$image" . >"$work/build.log" 2>&1; then
   tail -40 "$work/build.log" >&2
   die "podman build failed"

@@ -8,10 +8,11 @@
 #         then it is restarted;
 #   (b)   SIGKILL replica 2: only the calls nginx had in flight on it fail
 #         (matched against nginx's access log), each failure is UNAVAILABLE
-#         (no response yet: HTTP 502) or, for a stream already streaming,
-#         the INTERNAL "RST_STREAM with error code 2" nginx's reset turns into
-#         (see deploy/README.md); a client connected to replica 2 directly
-#         sees only UNAVAILABLE; every call started after the kill succeeds;
+#         (no response yet: nginx's 502 as grpc-status 14) or, for a stream
+#         already streaming, the INTERNAL "RST_STREAM with error code 2" that
+#         nginx's reset becomes (see deploy/README.md); a client connected to
+#         replica 2 directly sees only UNAVAILABLE; every call started after
+#         the kill succeeds;
 #   (c)   restart replica 2: it turns SERVING and gets at least half of an
 #         even share of the requests again.
 # Prints the numbers and exits nonzero when any check fails.
