@@ -65,7 +65,12 @@ std::unique_ptr<LstmStack> LstmStack::Create(const ModelConfig& config, ModelWei
     }
     for (float& s : column_scale) s = s > 0.0f ? s : 1.0f;
   }
-  stack->BuildEmbeddingTable(weights->embedding, column_scale);
+  if (InputTableLayer::Applies(config, precision)) {
+    stack->input_table_ =
+        InputTableLayer::Create(config, *weights, precision, max_batch, engine, stream);
+  } else {
+    stack->BuildEmbeddingTable(weights->embedding, column_scale);
+  }
   weights->embedding = Tensor();
 
   // Segments; see the header for why.
@@ -76,7 +81,9 @@ std::unique_ptr<LstmStack> LstmStack::Create(const ModelConfig& config, ModelWei
     seg->input_width = in;
     stack->segments_.push_back(std::move(seg));
   };
-  if (E == H) {
+  if (stack->input_table_ != nullptr) {
+    if (L > 1) add(1, L - 1, H);
+  } else if (E == H) {
     add(0, L, E);
   } else {
     add(0, 1, E);
@@ -244,13 +251,19 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
   const int64_t E = config_.embedding_dim, H = config_.hidden_size;
   const size_t esize = format_.data_bytes;
 
-  // Layer-0 inputs: [T, N, E] rows gathered from the embedding table.
-  input_.Reserve(static_cast<size_t>(T) * N * E * esize);
-  for (int t = 0; t < T; ++t) {
-    for (int n = 0; n < N; ++n) {
-      std::memcpy(input_.data() + (static_cast<size_t>(t) * N + n) * E * esize,
-                  embedding_table_.data() + static_cast<size_t>(token(t, n)) * E * esize,
-                  E * esize);
+  if (input_table_ != nullptr) {
+    // Layer 0 from its lookup table; its outputs [T, N, H] feed the rest.
+    input_.Reserve(static_cast<size_t>(T) * N * H * esize);
+    input_table_->Forward(T, token, states, input_.data(), scratchpad, stream);
+  } else {
+    // Layer-0 inputs: [T, N, E] rows gathered from the embedding table.
+    input_.Reserve(static_cast<size_t>(T) * N * E * esize);
+    for (int t = 0; t < T; ++t) {
+      for (int n = 0; n < N; ++n) {
+        std::memcpy(input_.data() + (static_cast<size_t>(t) * N + n) * E * esize,
+                    embedding_table_.data() + static_cast<size_t>(token(t, n)) * E * esize,
+                    E * esize);
+      }
     }
   }
 
@@ -307,6 +320,7 @@ const uint8_t* LstmStack::output() const { return output_; }
 
 size_t LstmStack::weight_bytes() const {
   size_t bytes = embedding_table_.size();
+  if (input_table_ != nullptr) bytes += input_table_->weight_bytes();
   for (const auto& seg : segments_) {
     bytes += seg->weights_layer.get_desc().get_size() + seg->weights_iter.get_desc().get_size() +
              seg->bias.get_desc().get_size();

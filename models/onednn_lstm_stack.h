@@ -2,9 +2,11 @@
 // LSTM primitives over weights packed once. Part of the oneDNN engine
 // (models/onednn_engine.h); the output head is models/onednn_head.h.
 //
-// Layers are grouped into segments, each one multi-layer primitive: one
-// segment for all layers when E == H; when E != H layer 0 gets its own
-// (oneDNN needs equal widths for layers above 0). int8 weight scales are per
+// Layer 0 of a small-vocabulary model at f32/bf16 runs from a per-token
+// lookup table (models/onednn_input_table.h); the layers above it are one
+// segment. Otherwise layers are grouped into segments, each one multi-layer
+// primitive: one segment for all layers when E == H; when E != H layer 0
+// gets its own (oneDNN needs equal widths for layers above 0). int8 weight scales are per
 // gate row and shared by the layers of a segment (oneDNN's rule), so they are
 // taken over all of its layers. One primitive per layer instead measured no
 // more accurate on the tests' models and ~5-10% slower (bench/engine_bench).
@@ -31,6 +33,7 @@
 #include "models/lstm_state.h"
 #include "models/model_package.h"
 #include "models/onednn_common.h"
+#include "models/onednn_input_table.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace lstmserve::onednn {
@@ -58,7 +61,9 @@ class LstmStack {
 
   // Bytes held by packed weights, biases and the embedding table.
   size_t weight_bytes() const;
-  // Number of segments (oneDNN primitives per timestep chunk).
+  // True when layer 0 runs from its lookup table.
+  bool layer0_table() const { return input_table_ != nullptr; }
+  // Number of segments (oneDNN LSTM primitives per timestep chunk).
   int num_segments() const { return static_cast<int>(segments_.size()); }
   // Primitives created so far (all segments).
   int primitives_created() const { return primitives_created_; }
@@ -80,6 +85,7 @@ class LstmStack {
   const NumericFormat format_;
   dnnl::engine engine_;
   std::vector<uint8_t> embedding_table_;  // [V, E] in the activation data type
+  std::unique_ptr<InputTableLayer> input_table_;  // layer 0, or null
   std::vector<std::unique_ptr<Segment>> segments_;
   AlignedBuffer input_;           // [T, N, E] layer-0 inputs
   AlignedBuffer activations_[2];  // segment outputs, ping-pong: [T, N, H]

@@ -25,7 +25,8 @@ ABSL_FLAG(std::string, log_level, "info", "Request log level: debug, info (every
 ABSL_FLAG(std::string, engine, "onednn", "Inference engine: onednn or reference. If it cannot "
           "be created the server exits with the error (no silent fallback).");
 ABSL_FLAG(std::string, precision, "f32", "Engine precision: f32, bf16 or int8 (onednn only).");
-ABSL_FLAG(int, threads, 0, "Compute threads per engine; 0 = all cores.");
+ABSL_FLAG(int, threads, 0, "Compute threads per engine; 0 = all cores (with several models: "
+          "cores / models each).");
 ABSL_FLAG(int, max_batch, 64, "Most sequences one model advances per step (active streams).");
 ABSL_FLAG(int, max_queue, 256, "Most requests waiting per model; beyond: RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, max_pending_tokens, 256, "Tokens a stream may have unsent before its sequence "

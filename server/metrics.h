@@ -37,7 +37,7 @@ namespace lstmserve {
 class ServerMetrics final : public RequestObserver {
  public:
   // The RPCs counted in lstmserve_requests_total (ListModels is not).
-  static constexpr const char* kRpcs[] = {"Generate", "Score", "Embed"};
+  static constexpr const char* kRpcs[] = {"Generate", "Score", "Embed", "ListModels"};
 
   // Registers every family in `registry` (borrowed; outlives this).
   // INVALID_ARGUMENT if prometheus-cpp refuses a name (it throws; caught here).

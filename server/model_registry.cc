@@ -1,6 +1,8 @@
 #include "server/model_registry.h"
 
+#include <algorithm>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -49,13 +51,21 @@ absl::StatusOr<std::vector<NamedEngine>> LoadEngines(const std::vector<ModelSpec
                                                      EngineKind kind,
                                                      const EngineOptions& options) {
   std::vector<NamedEngine> engines;
+  EngineOptions per_model = options;
+  if (per_model.threads == 0 && specs.size() > 1) {
+    // Each model's scheduler runs its engine on its own thread, with its
+    // own OpenMP team: all cores each would oversubscribe the machine as
+    // soon as two models are busy. Split the cores instead.
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    per_model.threads = std::max(1, cores / static_cast<int>(specs.size()));
+  }
   for (const ModelSpec& spec : specs) {
     auto package = LoadModelPackage(spec.directory);
     if (!package.ok()) {
       return absl::Status(package.status().code(),
                           absl::StrCat("model '", spec.name, "': ", package.status().message()));
     }
-    auto engine = CreateEngine(kind, *std::move(package), options);
+    auto engine = CreateEngine(kind, *std::move(package), per_model);
     if (!engine.ok()) {
       return absl::Status(engine.status().code(),
                           absl::StrCat("model '", spec.name, "' on the ", EngineKindName(kind),

@@ -34,7 +34,9 @@ struct ModelSpec {
 // Parses "NAME=DIR"; INVALID_ARGUMENT naming the flag value otherwise.
 absl::StatusOr<ModelSpec> ParseModelSpec(absl::string_view flag_value);
 
-// Loads each package and builds its engine; the first failure is returned
+// Loads each package and builds its engine; with several models and
+// options.threads == 0 each engine gets cores / models threads (at least 1).
+// The first failure is returned
 // (naming the model), so a server never starts with a model missing or on
 // another engine than asked for.
 absl::StatusOr<std::vector<NamedEngine>> LoadEngines(const std::vector<ModelSpec>& specs,

@@ -188,16 +188,21 @@ grpc::ServerUnaryReactor* LanguageModelService::Embed(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* LanguageModelService::ListModels(grpc::CallbackServerContext* context,
                                                            const v1::ListModelsRequest*,
                                                            v1::ListModelsResponse* response) {
+  RequestRecord record = NewRecord(*context, "ListModels", "");
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (auth_ != nullptr) {
     if (absl::Status allowed = auth_->Check(*context); !allowed.ok()) {
-      return FinishNow(context, allowed);
+      FinishUnary(reactor, record, allowed);
+      return reactor;
     }
   }
   if (draining_.load()) {
-    return FinishNow(context, absl::UnavailableError("the server is shutting down"));
+    FinishUnary(reactor, record, absl::UnavailableError("the server is shutting down"));
+    return reactor;
   }
   for (const auto& m : registry_->models()) *response->add_models() = m->info;
-  return FinishNow(context, absl::OkStatus());
+  FinishUnary(reactor, record, absl::OkStatus());
+  return reactor;
 }
 
 }  // namespace lstmserve

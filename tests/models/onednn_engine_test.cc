@@ -234,6 +234,9 @@ ShapeCase Case(const char* name, int V, int E, int H, int L, uint64_t seed) {
   return {name, s};
 }
 
+// V <= 2E (the first four) runs layer 0 from its lookup table
+// (models/onednn_input_table.h), the one-layer ones with no LSTM primitive at
+// all; the last two (V > 2E) run every layer in LSTM primitives.
 INSTANTIATE_TEST_SUITE_P(
     Shapes, OneDnnVsReferenceTest,
     ::testing::Values(Case("e24_h40_l2", 37, 24, 40, 2, 1), Case("e32_h32_l3", 29, 32, 32, 3, 2),

@@ -132,8 +132,12 @@ TEST(MetricsTest, ScrapeMatchesAKnownWorkloadExactly) {
   score.set_context("AB");
   score.set_text("CD");
   ASSERT_TRUE(t.client->Score(score).ok());
+  // Two ListModels (no model label).
+  ASSERT_TRUE(t.client->ListModels().ok());
+  ASSERT_TRUE(t.client->ListModels().ok());
 
   Metrics m(t.server->metrics_port());
+  EXPECT_EQ(m(Requests("", "ListModels", "OK")), 2);
   EXPECT_EQ(m(Requests("tiny", "Generate", "OK")), 10);
   EXPECT_EQ(m(Requests("tiny", "Generate", "INVALID_ARGUMENT")), 1);
   EXPECT_EQ(m(Requests("", "Generate", "NOT_FOUND")), 1);
