@@ -6,7 +6,8 @@
 #         (lstmserve_requests_total, scraped) is within 10% of an even share;
 #   (a)   SIGTERM replica 1: it drains and exits 0, and no request fails;
 #         then it is restarted;
-#   (b)   SIGKILL replica 2: only the calls nginx had in flight on it fail
+#   (b)   SIGKILL replica 2 (while 12 long generations also stream through
+#         nginx, so some are surely on it): only the calls nginx had on it fail
 #         (matched against nginx's access log), each failure is UNAVAILABLE
 #         (no response yet: nginx's 502 as grpc-status 14) or, for a stream
 #         already streaming, the INTERNAL "RST_STREAM with error code 2" that
@@ -61,11 +62,12 @@ declare -A pid port metrics_port
 nginx_pid=""
 bench_pid=""
 direct_pid=""
+long_pid=""
 failures=0
 cleanup() {
   local rc=$?
   local p
-  for p in "$bench_pid" "$direct_pid" "${pid[@]}"; do
+  for p in "$bench_pid" "$direct_pid" "$long_pid" "${pid[@]}"; do
     [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
   done
   if [ -n "$nginx_pid" ]; then
@@ -102,7 +104,7 @@ await_replica() {
   while [ -z "$line" ]; do
     kill -0 "${pid[$n]}" 2>/dev/null || { cat "${log[$n]}" >&2; die "replica $n exited at start"; }
     [ $((SECONDS - t0)) -lt 60 ] || die "replica $n not up after 60 s"
-    line="$(grep -m1 ' on port ' "${log[$n]}" || true)"
+    line="$(grep -s -m1 ' on port ' "${log[$n]}" || true)"
     [ -n "$line" ] || sleep 0.1
   done
   port[$n]="$(sed 's/.*) on port \([0-9]*\).*/\1/' <<<"$line")"
@@ -218,8 +220,14 @@ launch_replica 1 "${port[1]}"
 await_replica 1
 t_back1="$(now)"
 
-# (b) SIGKILL replica 2 while a direct client streams long generations from it.
+# (b) SIGKILL replica 2 while long generations stream through nginx (short
+# calls alone may leave no call on it at the kill) and a direct client
+# streams long generations from it.
 sleep_until "$(at 0.45)"
+"$lstmbench" --server "127.0.0.1:$lb_port" --model shakespeare --max_tokens 4000 \
+  --concurrency 12 --duration 2s --timeout 30s --requests_out "$work/long.tsv" \
+  >"$work/long.out" 2>&1 &
+long_pid=$!
 "$lstmbench" --server "127.0.0.1:${port[2]}" --model shakespeare --max_tokens 4000 \
   --concurrency 4 --duration 2s --timeout 30s --requests_out "$work/direct.tsv" \
   >"$work/direct.out" 2>&1 &
@@ -231,6 +239,8 @@ wait "${pid[2]}" 2>/dev/null || true
 t_kill="$(now)"  # it died (its sockets closed) between t_kill_from and t_kill
 wait "$direct_pid" || true
 direct_pid=""
+wait "$long_pid" || true
+long_pid=""
 
 # (c) restart replica 2; measure its share once nginx tries it again.
 launch_replica 2 "${port[2]}"
@@ -246,11 +256,13 @@ bench_rc=0
 wait "$bench_pid" || bench_rc=$?
 bench_pid=""
 [ "$bench_rc" -le 1 ] || { cat "$work/bench.out" >&2; die "lstmbench exited $bench_rc"; }
-[ -s "$work/calls.tsv" ] || die "lstmbench wrote no request trace"
+[ -s "$work/calls.tsv" ] && [ -s "$work/long.tsv" ] || die "lstmbench wrote no request trace"
+sed 's/^/  /' "$work/long.out" | head -3
+sort -n "$work/calls.tsv" "$work/long.tsv" >"$work/all.tsv"  # every call through nginx
 
 # ---- checks ---------------------------------------------------------------------
 sed 's/^/  /' "$work/bench.out"
-total_calls="$(wc -l <"$work/calls.tsv")"
+total_calls="$(wc -l <"$work/all.tsv")"
 say "timeline (s after the load started): SIGTERM $(awk -v a="$t0" -v b="$t_term" 'BEGIN{printf "%.1f", b-a}'),\
  replica 1 exited after $(awk -v a="$t_term" -v b="$t_exit" 'BEGIN{printf "%.2f", b-a}') s and served again at\
  $(awk -v a="$t0" -v b="$t_back1" 'BEGIN{printf "%.1f", b-a}'); SIGKILL $(awk -v a="$t0" -v b="$t_kill" 'BEGIN{printf "%.1f", b-a}'),\
@@ -272,14 +284,14 @@ check "even_ok == 0" "even: requests per replica with all up $even_line (each wi
 # (a) SIGTERM
 check "rc == 0" "(a) SIGTERM: replica 1 drained and exited with code $rc (want 0)"
 read -r a_calls a_failed < <(awk -F'\t' -v from="$t_term" -v to="$t_kill_from" \
-  '$2 >= from && $2 < to { n++; if ($3 != "OK") f++ } END { print n + 0, f + 0 }' "$work/calls.tsv")
+  '$2 >= from && $2 < to { n++; if ($3 != "OK") f++ } END { print n + 0, f + 0 }' "$work/all.tsv")
 check "a_failed == 0 && a_calls > 0" "(a) SIGTERM: $a_failed of $a_calls calls ending between the SIGTERM and the SIGKILL failed (want 0)"
 
 # (b) SIGKILL: every failed call through nginx.
 window=2  # seconds after the kill by which the calls cut by it have ended
 awk -F'\t' -v k0="$t_kill_from" -v k="$t_kill" -v w="$window" '$3 != "OK" {
     if ($1 < k && $2 >= k0 && $2 <= k + w) kind = "cut"; else kind = "other"
-    print kind "\t" $0 }' "$work/calls.tsv" >"$work/failed.tsv"
+    print kind "\t" $0 }' "$work/all.tsv" >"$work/failed.tsv"
 other="$(grep -c '^other' "$work/failed.tsv" || true)"
 cut_calls="$(grep -c '^cut' "$work/failed.tsv" || true)"
 cut_unavailable="$(awk -F'\t' '$1 == "cut" && $4 == "UNAVAILABLE" && $5 == 0' "$work/failed.tsv" | wc -l)"
@@ -298,7 +310,7 @@ check "other == 0" "(b) SIGKILL: calls failed in the whole run other than those 
 check "cut_calls >= 1 && cut_calls == on_killed" "(b) SIGKILL: the failed calls ($cut_calls) are the ones nginx had on replica 2 ($on_killed), at least 1"
 check "cut_calls == cut_unavailable + cut_reset" "(b) SIGKILL: each failure is UNAVAILABLE before the first response or nginx's mid-stream reset"
 read -r after_calls after_failed < <(awk -F'\t' -v k="$t_kill" \
-  '$1 > k { n++; if ($3 != "OK") f++ } END { print n + 0, f + 0 }' "$work/calls.tsv")
+  '$1 > k { n++; if ($3 != "OK") f++ } END { print n + 0, f + 0 }' "$work/all.tsv")
 check "after_failed == 0 && after_calls > 0" "(b) SIGKILL: $after_failed of $after_calls calls started after the kill failed (want 0)"
 # The direct client: streams that had output when the replica died, and every failure.
 read -r direct_cut direct_failed direct_unavailable < <(awk -F'\t' '$3 != "OK" {
@@ -320,7 +332,7 @@ check "rejoin_ok == 0" "(c) restart: requests per replica after replica 2 rejoin
 say "replica 3 (never restarted): $tokens3 tokens generated with $cpu3 s of its CPU =\
  $(awk -v t="$tokens3" -v c="$cpu3" 'BEGIN { r = 0; if (c > 0) r = t / c; printf "%.0f", r }') tokens per CPU-second; RSS\
  $(awk -v r="$rss3" 'BEGIN { printf "%.0f", r / 1048576 }') MiB"
-say "$total_calls calls through nginx, $(awk -F'\t' '$3 != "OK"' "$work/calls.tsv" | wc -l) failed"
+say "$total_calls calls through nginx, $(awk -F'\t' '$3 != "OK"' "$work/all.tsv" | wc -l) failed"
 if [ "$failures" -ne 0 ]; then
   say "failed calls (kind, start, end, code, messages, tokens, message):"
   head -20 "$work/failed.tsv" | sed 's/^/  /'
