@@ -5,8 +5,12 @@
 //                         lstmbench --model m --rate 20 --duration 20s
 // Reports requests/s, generated tokens/s and p50/p90/p99 of time to first
 // token, inter-token latency and request latency; --json for machines.
+// --requests_out FILE writes one line per request (start, end, status,
+// messages received) so a test can tell which requests failed when.
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
@@ -32,15 +36,28 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "How long to send request
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(120), "Per-request deadline.");
 ABSL_FLAG(int, channels, 4, "gRPC channels (connections) the streams share.");
 ABSL_FLAG(bool, json, false, "Print one JSON object instead of a table.");
+ABSL_FLAG(std::string, requests_out, "", "Write one tab-separated line per request to this "
+          "file: start and end (Unix seconds), status code, messages received, tokens, "
+          "status message.");
 
 namespace lstmserve {
 namespace {
+
+// One finished request, for --requests_out.
+struct RequestTrace {
+  absl::Time start, end;
+  absl::Status status;
+  int messages = 0;  // response messages received before the end
+  int64_t tokens = 0;
+};
 
 struct Results {
   LatencyStats ttft, itl, latency;
   int64_t ok = 0;
   int64_t tokens = 0;
-  std::map<std::string, int64_t> errors;  // by status code
+  std::map<std::string, int64_t> errors;         // by status code
+  std::map<std::string, std::string> messages;   // the first message seen per failed code
+  std::vector<RequestTrace> traces;              // kept only with --requests_out
   void Merge(const Results& r) {
     ttft.Merge(r.ttft);
     itl.Merge(r.itl);
@@ -48,6 +65,8 @@ struct Results {
     ok += r.ok;
     tokens += r.tokens;
     for (const auto& [code, n] : r.errors) errors[code] += n;
+    for (const auto& [code, m] : r.messages) messages.emplace(code, m);
+    traces.insert(traces.end(), r.traces.begin(), r.traces.end());
   }
 };
 
@@ -60,11 +79,13 @@ void RunOne(LanguageModelClient& client, const v1::GenerateRequest& request,
   absl::Time last = start;
   bool first = true;
   int64_t tokens = 0;
+  int messages = 0;
   absl::Status status = client.Generate(
       request,
       [&](const v1::GenerateResponse& m) {
         const absl::Time now = absl::Now();
         const int n = m.tokens_size();
+        ++messages;
         if (n > 0) {
           if (first) {
             results->ttft.Add(Since(start));
@@ -86,8 +107,32 @@ void RunOne(LanguageModelClient& client, const v1::GenerateRequest& request,
     results->ok += 1;
     results->tokens += tokens;
   } else {
-    results->errors[absl::StatusCodeToString(status.code())] += 1;
+    const std::string code = absl::StatusCodeToString(status.code());
+    results->errors[code] += 1;
+    results->messages.emplace(code, std::string(status.message()));
   }
+  if (!absl::GetFlag(FLAGS_requests_out).empty()) {
+    results->traces.push_back({start, absl::Now(), status, messages, tokens});
+  }
+}
+
+// --requests_out: one line per request, in order of start.
+bool WriteTraces(std::vector<RequestTrace> traces, const std::string& path) {
+  std::sort(traces.begin(), traces.end(),
+            [](const RequestTrace& a, const RequestTrace& b) { return a.start < b.start; });
+  std::ofstream out(path);
+  for (const RequestTrace& t : traces) {
+    std::string message(t.status.message());
+    std::replace(message.begin(), message.end(), '\t', ' ');
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    out << absl::StrFormat("%.6f\t%.6f\t%s\t%d\t%d\t%s\n", absl::ToUnixMicros(t.start) * 1e-6,
+                           absl::ToUnixMicros(t.end) * 1e-6,
+                           absl::StatusCodeToString(t.status.code()), t.messages, t.tokens,
+                           message);
+  }
+  out.close();
+  if (!out) std::cerr << "lstmbench: cannot write " << path << "\n";
+  return static_cast<bool>(out);
 }
 
 void Print(const Results& r, double seconds, const std::string& mode) {
@@ -115,6 +160,9 @@ void Print(const Results& r, double seconds, const std::string& mode) {
   std::cout << absl::StrFormat("mode %s, %.1f s: %d requests ok, %d failed", mode, seconds,
                                r.ok, errors);
   for (const auto& [code, n] : r.errors) std::cout << absl::StrFormat(" (%s: %d)", code, n);
+  for (const auto& [code, m] : r.messages) {
+    std::cout << absl::StrFormat("\n  first %s: %s", code, m);
+  }
   std::cout << absl::StrFormat("\n%.2f requests/s, %.1f generated tokens/s\n\n", r.ok / seconds,
                                r.tokens / seconds);
   std::cout << absl::StrFormat("%-22s %10s %10s %10s %10s\n", "(ms)", "p50", "p90", "p99",
@@ -181,6 +229,8 @@ int Run() {
   }
   for (auto& t : threads) t.join();
   Print(total, absl::ToDoubleSeconds(absl::Now() - start), mode);
+  const std::string requests_out = absl::GetFlag(FLAGS_requests_out);
+  if (!requests_out.empty() && !WriteTraces(std::move(total.traces), requests_out)) return 2;
   return total.errors.empty() ? 0 : 1;
 }
 
