@@ -4,6 +4,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <exception>
+#include <thread>
 #include <string>
 #include <utility>
 
@@ -185,23 +186,35 @@ void LanguageModelServer::Shutdown(absl::Duration grace) {
   absl::MutexLock lock(&shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
-  // Readiness now answers NOT_SERVING, and new requests UNAVAILABLE;
-  // liveness stays as the watchdog sets it while the drain runs.
+  // Readiness now answers NOT_SERVING, and requests that still arrive get
+  // UNAVAILABLE.
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus("", false);
     server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
   }
   if (service_ != nullptr) service_->StartDraining();
+  // Stop accepting at the transport at once: the listening socket closes and
+  // open connections get GOAWAY, so a load balancer's new calls fail to
+  // connect here and are retried on another replica (an answered UNAVAILABLE
+  // would reach the client); streams in flight go on. grpc::Server::Shutdown
+  // blocks until they end, hence its own thread. Its deadline lies past the
+  // drain's, so the scheduler ends stragglers first (FINISH_REASON_SHUTDOWN).
+  std::thread transport;
+  if (server_ != nullptr) {
+    const absl::Duration bound =
+        (grace == absl::InfiniteDuration() ? absl::Hours(24 * 365) : grace) + absl::Seconds(1);
+    const auto deadline = std::chrono::system_clock::now() + absl::ToChronoMilliseconds(bound);
+    transport = std::thread([this, deadline] { server_->Shutdown(deadline); });
+  }
   if (registry_ != nullptr) {  // null when Start failed early
     registry_->WaitUntilIdle(absl::Now() + grace);
     registry_->StopAll(
         absl::UnavailableError("the server shut down before the request finished"));
   }
   if (server_ != nullptr) {
-    // Every accepted RPC has ended by now; the deadline only bounds stragglers.
+    transport.join();
     if (liveness_ != nullptr) liveness_->Stop();
     server_->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     server_->Wait();
   }
 }

@@ -6,8 +6,9 @@
 // "lstmserve.v1.LanguageModelService" — NOT_SERVING until every model has run
 // a warm-up generation, then SERVING, NOT_SERVING again from the start of
 // Shutdown (the drain); liveness under "lstmserve.v1.Liveness" — SERVING
-// while every model's scheduling loop makes progress (server/liveness.h),
-// also during the drain.
+// while every model's scheduling loop makes progress (server/liveness.h).
+// A drain also closes the listener and sends GOAWAY at once, so during it
+// only connections already open can still ask.
 //
 // Transport: options.network (connection age, keepalive, message size);
 // options.security: TLS / mutual TLS and optional bearer-token auth.

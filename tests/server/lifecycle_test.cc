@@ -130,9 +130,15 @@ TEST(LifecycleTest, GracefulShutdownCompletesInFlightStreams) {
   do {
     health = t.client->Health();
   } while (health.ok() && *health == "SERVING");
-  EXPECT_TRUE(health.ok() && *health == "NOT_SERVING") << health.status();
+  // Either NOT_SERVING, or the listener is already closed (GOAWAY).
+  EXPECT_TRUE(!health.ok() || *health == "NOT_SERVING") << health.status();
+  // Refused: UNAVAILABLE (connection refused, or our service while
+  // draining), or CANCELLED when gRPC itself rejects a stream that raced
+  // the GOAWAY on an open connection.
   absl::Status refused = t.client->GenerateText(Request("AB", 5)).status();
-  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+  EXPECT_TRUE(refused.code() == absl::StatusCode::kUnavailable ||
+              refused.code() == absl::StatusCode::kCancelled)
+      << refused;
   release.Notify();
   for (auto& th : threads) th.join();
   shutdown.join();
