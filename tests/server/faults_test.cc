@@ -41,6 +41,16 @@ namespace {
 // Resident memory of this process (test client + server) in bytes, after
 // returning the allocator's free memory to the system (so what is measured
 // is memory in use, not how glibc happens to keep freed blocks).
+// Under AddressSanitizer (tools/sanitize.sh) freed memory sits in ASan's
+// quarantine (up to 256 MiB) and every allocation has shadow memory, so
+// resident memory says nothing about leaks there (LeakSanitizer checks
+// those); the RSS bounds are asserted in the plain builds only.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+
 int64_t ResidentBytes() {
   malloc_trim(0);
   std::ifstream in("/proc/self/statm");
@@ -374,7 +384,7 @@ TEST(FaultsTest, HundredClientsDisconnectingMidStreamFreeEverySlotAndMemory) {
   std::printf("RSS after %d warm-up rounds %.1f MiB, after %d more rounds %.1f MiB (%+.2f%%)\n",
               kWarmUpRounds, warm / 1048576.0, kRounds, after / 1048576.0,
               100.0 * (after - warm) / warm);
-  EXPECT_LT(after, warm * 1.05);
+  if (kRssMeaningful) EXPECT_LT(after, warm * 1.05);
   // And it still computes correctly.
   v1::GenerateRequest r = Request("ABC", 50);
   r.set_temperature(0.0f);
@@ -440,7 +450,7 @@ TEST(FaultsTest, ClientsThatNeverReadArePausedAndMemoryStaysBounded) {
   // server plus what fits the client's 64 KiB window (~260 tokens here;
   // measured 312 in all) -- not the 10M asked for.
   EXPECT_LT(per_stream, 1000);
-  EXPECT_LT(paused - before, int64_t{64} << 20);
+  if (kRssMeaningful) EXPECT_LT(paused - before, int64_t{64} << 20);
 
   // Meanwhile the model serves others correctly.
   v1::GenerateRequest r = Request("ABC", 50);
