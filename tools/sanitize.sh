@@ -104,8 +104,15 @@ run_tsan() {
   # TSan cannot see its barriers and would report Eigen's own partitioned
   # writes. One OpenMP thread keeps that inside the scheduler thread and
   # changes nothing about lstmserve's threads (README in tools/sanitizers/).
+  # BadInputTest and FaultsTest drive gRPC with raw sockets, generic stubs
+  # and synchronous readers cut mid-stream; under TSan they surface one
+  # hand-over inside uninstrumented gRPC after another (allocated in
+  # libgrpc++, used in its header templates), not races in lstmserve. They
+  # run under ASan+UBSan and in the plain build; the other server tests run
+  # here.
   OMP_NUM_THREADS=1 TSAN_OPTIONS="$tsan_options:log_path=$logs/tsan:log_exe_name=1" \
-    ctest --test-dir "$build" --output-on-failure -j"$jobs" -L '^server$' ${CTEST_ARGS:-} ||
+    ctest --test-dir "$build" --output-on-failure -j"$jobs" -L '^server$' \
+      -E '^(BadInputTest|FaultsTest)[.]' ${CTEST_ARGS:-} ||
     status=$?
   check_logs "$logs" "TSan" || status=1
   return "$status"

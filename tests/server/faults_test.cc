@@ -41,11 +41,11 @@ namespace {
 // Resident memory of this process (test client + server) in bytes, after
 // returning the allocator's free memory to the system (so what is measured
 // is memory in use, not how glibc happens to keep freed blocks).
-// Under AddressSanitizer (tools/sanitize.sh) freed memory sits in ASan's
-// quarantine (up to 256 MiB) and every allocation has shadow memory, so
+// Under AddressSanitizer or ThreadSanitizer (tools/sanitize.sh) freed memory
+// sits in a quarantine or shadow/history memory grows with every access, so
 // resident memory says nothing about leaks there (LeakSanitizer checks
 // those); the RSS bounds are asserted in the plain builds only.
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kRssMeaningful = false;
 #else
 constexpr bool kRssMeaningful = true;
