@@ -1,7 +1,8 @@
 // Test helper: an InferenceEngine decorator whose Step can be slowed down
 // (a fixed delay per step) or wedged (blocks until released), to test what
 // the server does around a slow or stuck engine. Thread-safe controls; the
-// engine calls themselves run on the scheduler thread.
+// engine calls themselves run on the scheduler thread. ControlledServer
+// serves it like TestServer.
 #ifndef LSTMSERVE_TESTS_SERVER_CONTROLLABLE_ENGINE_H_
 #define LSTMSERVE_TESTS_SERVER_CONTROLLABLE_ENGINE_H_
 
@@ -12,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "models/engine.h"
+#include "tests/server/test_server.h"
 
 namespace lstmserve::testing {
 
@@ -69,6 +71,25 @@ class ControllableEngine final : public InferenceEngine {
  private:
   std::unique_ptr<InferenceEngine> inner_;
   std::shared_ptr<Controls> controls_;
+};
+
+// A started TestServer-like server whose one model ("tiny") runs on a
+// ControllableEngine, with its controls and a client.
+struct ControlledServer {
+  explicit ControlledServer(ServerOptions options = TestOptions(), int64_t step_delay_us = 0)
+      : controls(std::make_shared<ControllableEngine::Controls>()) {
+    controls->step_delay_us = step_delay_us;
+    std::vector<NamedEngine> engines;
+    engines.push_back(
+        {kModel, std::make_unique<ControllableEngine>(ReferenceEngine(TinyShape()), controls)});
+    auto started = LanguageModelServer::Start(options, std::move(engines));
+    EXPECT_TRUE(started.ok()) << started.status();
+    server = *std::move(started);
+    client = std::make_unique<LanguageModelClient>(absl::StrCat("127.0.0.1:", server->port()));
+  }
+  std::shared_ptr<ControllableEngine::Controls> controls;
+  std::unique_ptr<LanguageModelServer> server;
+  std::unique_ptr<LanguageModelClient> client;
 };
 
 }  // namespace lstmserve::testing

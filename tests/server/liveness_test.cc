@@ -16,36 +16,23 @@ namespace {
 
 constexpr char kReadiness[] = "lstmserve.v1.LanguageModelService";
 
-struct ControlledServer {
-  explicit ControlledServer(ServerOptions options = TestOptions()) {
-    controls = std::make_shared<ControllableEngine::Controls>();
-    std::vector<NamedEngine> engines;
-    engines.push_back(
-        {kModel, std::make_unique<ControllableEngine>(ReferenceEngine(TinyShape()), controls)});
-    auto started = LanguageModelServer::Start(options, std::move(engines));
-    EXPECT_TRUE(started.ok()) << started.status();
-    server = *std::move(started);
-    client = std::make_unique<LanguageModelClient>(absl::StrCat("127.0.0.1:", server->port()));
+std::string Health(ControlledServer& s, const std::string& service) {
+  auto h = s.client->Health(service);
+  return h.ok() ? *h : h.status().ToString();
+}
+
+// Polls until `service` reports `want` (or a generous deadline passes);
+// returns the last answer.
+std::string AwaitHealth(ControlledServer& s, const std::string& service,
+                        const std::string& want) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  std::string got = Health(s, service);
+  while (got != want && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(20));
+    got = Health(s, service);
   }
-  std::string Health(const std::string& service) {
-    auto h = client->Health(service);
-    return h.ok() ? *h : h.status().ToString();
-  }
-  // Polls until `service` reports `want` (or a generous deadline passes);
-  // returns the last answer.
-  std::string AwaitHealth(const std::string& service, const std::string& want) {
-    const absl::Time give_up = absl::Now() + absl::Seconds(30);
-    std::string got = Health(service);
-    while (got != want && absl::Now() < give_up) {
-      absl::SleepFor(absl::Milliseconds(20));
-      got = Health(service);
-    }
-    return got;
-  }
-  std::shared_ptr<ControllableEngine::Controls> controls;
-  std::unique_ptr<LanguageModelServer> server;
-  std::unique_ptr<LanguageModelClient> client;
-};
+  return got;
+}
 
 ServerOptions FastLiveness() {
   ServerOptions o = TestOptions();
@@ -56,12 +43,12 @@ ServerOptions FastLiveness() {
 
 TEST(LivenessTest, IdleServerIsLiveAndReady) {
   ControlledServer s(FastLiveness());
-  EXPECT_EQ(s.Health(kLivenessService), "SERVING");
-  EXPECT_EQ(s.Health(""), "SERVING");
-  EXPECT_EQ(s.Health(kReadiness), "SERVING");
+  EXPECT_EQ(Health(s, kLivenessService), "SERVING");
+  EXPECT_EQ(Health(s, ""), "SERVING");
+  EXPECT_EQ(Health(s, kReadiness), "SERVING");
   // An idle loop keeps iterating: still live well past the stall timeout.
   absl::SleepFor(absl::Seconds(1));
-  EXPECT_EQ(s.Health(kLivenessService), "SERVING");
+  EXPECT_EQ(Health(s, kLivenessService), "SERVING");
 }
 
 TEST(LivenessTest, WedgedStepTurnsLivenessNotServingUntilReleased) {
@@ -72,11 +59,11 @@ TEST(LivenessTest, WedgedStepTurnsLivenessNotServingUntilReleased) {
     EXPECT_TRUE(g.ok()) << g.status();  // completes once released
   });
   s.controls->AwaitWedgedStep();
-  EXPECT_EQ(s.AwaitHealth(kLivenessService, "NOT_SERVING"), "NOT_SERVING");
+  EXPECT_EQ(AwaitHealth(s, kLivenessService, "NOT_SERVING"), "NOT_SERVING");
   // The process still answers; readiness is about warm-up and drain only.
-  EXPECT_EQ(s.Health(kReadiness), "SERVING");
+  EXPECT_EQ(Health(s, kReadiness), "SERVING");
   s.controls->Release();
-  EXPECT_EQ(s.AwaitHealth(kLivenessService, "SERVING"), "SERVING");
+  EXPECT_EQ(AwaitHealth(s, kLivenessService, "SERVING"), "SERVING");
   stream.join();
 }
 
@@ -99,10 +86,10 @@ TEST(LivenessTest, DrainStopsReadinessAndNewWorkWhileStreamsRun) {
   // Readiness goes NOT_SERVING and the listener closes (GOAWAY): a probe
   // either reads NOT_SERVING or cannot connect any more — never SERVING.
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
-  std::string ready = s.Health(kReadiness);
+  std::string ready = Health(s, kReadiness);
   while (ready == "SERVING" && absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(20));
-    ready = s.Health(kReadiness);
+    ready = Health(s, kReadiness);
   }
   EXPECT_NE(ready, "SERVING");
   // New work is refused while the drain runs.

@@ -11,22 +11,6 @@
 namespace lstmserve::testing {
 namespace {
 
-struct SlowServer {
-  SlowServer(ServerOptions options, int64_t step_delay_us) {
-    auto controls = std::make_shared<ControllableEngine::Controls>();
-    controls->step_delay_us = step_delay_us;
-    std::vector<NamedEngine> engines;
-    engines.push_back(
-        {kModel, std::make_unique<ControllableEngine>(ReferenceEngine(TinyShape()), controls)});
-    auto started = LanguageModelServer::Start(options, std::move(engines));
-    EXPECT_TRUE(started.ok()) << started.status();
-    server = *std::move(started);
-    client = std::make_unique<LanguageModelClient>(absl::StrCat("127.0.0.1:", server->port()));
-  }
-  std::unique_ptr<LanguageModelServer> server;
-  std::unique_ptr<LanguageModelClient> client;
-};
-
 TEST(TransportTest, OversizedRequestIsResourceExhaustedAndChangesNothing) {
   ServerOptions o = TestOptions();
   o.network.max_receive_message_bytes = 64 * 1024;
@@ -43,7 +27,7 @@ TEST(TransportTest, OversizedRequestIsResourceExhaustedAndChangesNothing) {
 TEST(TransportTest, CallWithoutDeadlineGetsTheDefaultOne) {
   ServerOptions o = TestOptions();
   o.limits.default_deadline = absl::Milliseconds(300);
-  SlowServer s(o, /*step_delay_us=*/2000);  // 4000 tokens would take ~8 s
+  ControlledServer s(o, /*step_delay_us=*/2000);  // 4000 tokens would take ~8 s
   v1::GenerateResponse last;
   absl::Status st = s.client->Generate(Request("ABC", 4000), [&](const v1::GenerateResponse& m) {
     last = m;
@@ -61,7 +45,7 @@ TEST(TransportTest, CallWithoutDeadlineGetsTheDefaultOne) {
 TEST(TransportTest, MaxConnectionAgeLetsStreamsInFlightFinish) {
   ServerOptions o = TestOptions();
   o.network.max_connection_age = absl::Milliseconds(200);
-  SlowServer s(o, /*step_delay_us=*/2000);
+  ControlledServer s(o, /*step_delay_us=*/2000);
   // ~0.8 s of streaming on a connection that reaches its age after 0.2 s.
   auto g = s.client->GenerateText(GreedyRequest("ABCD", 400));
   ASSERT_TRUE(g.ok()) << g.status();
@@ -79,7 +63,7 @@ TEST(TransportTest, MaxConnectionAgeGraceEndsStreamsThatOutliveIt) {
   ServerOptions o = TestOptions();
   o.network.max_connection_age = absl::Milliseconds(200);
   o.network.max_connection_age_grace = absl::Milliseconds(200);
-  SlowServer s(o, /*step_delay_us=*/2000);
+  ControlledServer s(o, /*step_delay_us=*/2000);
   // ~8 s of streaming: the connection is closed ~0.4 s in.
   auto g = s.client->GenerateText(Request("ABCD", 4000));
   EXPECT_EQ(g.status().code(), absl::StatusCode::kUnavailable) << g.status();
