@@ -1,7 +1,8 @@
 // OneDnnEngine: the fast InferenceEngine (models/engine.h), built on oneDNN's
-// LSTM, matmul and logsoftmax primitives (Debian's libdnnl 2.6).
+// matmul, LSTM and logsoftmax primitives (Debian's libdnnl 2.6).
 //
-//   tokens -> embedding table -> LSTM primitive(s) (models/onednn_lstm_stack.h)
+//   tokens -> embedding table -> LSTM layers (models/onednn_lstm_stack.h:
+//             f32/bf16 matmuls + vectorized cell, int8 LSTM primitives)
 //          -> matmul head + log-softmax (models/onednn_head.h) -> log-probs
 //
 // - Weights are reordered once into oneDNN's preferred layout; one copy
@@ -15,9 +16,9 @@
 //   primitive (see bench/engine_bench.cc).
 // - Precisions: f32, bf16 (bf16 weights and h, f32 cell state), int8 (u8
 //   activations, s8 weights with one scale per gate row, shared by the layers
-//   of a primitive; head s8 with one scale per vocabulary column). The h
-//   states handed back are the rounded values the primitives produced (bf16,
-//   or u8 levels), the cell states f32. A precision this CPU cannot run fails
+//   of a primitive; head s8 with one scale per vocabulary column). The
+//   states handed back are f32; at int8 h holds the u8 levels the primitive
+//   produced (bf16 rounds h only where it enters a matmul). A precision this CPU cannot run fails
 //   at creation with FAILED_PRECONDITION (bf16 needs AVX-512; int8 needs
 //   oneDNN's AVX-512 kernels here).
 // - Threads: EngineOptions.threads (0 = all cores). Debian's oneDNN uses

@@ -65,12 +65,19 @@ std::unique_ptr<LstmStack> LstmStack::Create(const ModelConfig& config, ModelWei
     }
     for (float& s : column_scale) s = s > 0.0f ? s : 1.0f;
   }
-  if (InputTableLayer::Applies(config, precision)) {
-    stack->input_table_ =
-        InputTableLayer::Create(config, *weights, precision, max_batch, engine, stream);
-  } else {
-    stack->BuildEmbeddingTable(weights->embedding, column_scale);
+  if (MatmulLayer::Applies(precision)) {
+    if (!MatmulLayer::UsesTable(config)) stack->BuildEmbeddingTable(weights->embedding, column_scale);
+    const int max_rows = std::max(max_batch, max_prompt_chunk);
+    for (int l = 0; l < L; ++l) {
+      stack->layers_.push_back(MatmulLayer::Create(config, *weights, l, precision, max_batch,
+                                                   max_rows, engine, stream));
+    }
+    weights->embedding = Tensor();
+    weights->layers.clear();
+    weights->layers.shrink_to_fit();
+    return stack;
   }
+  stack->BuildEmbeddingTable(weights->embedding, column_scale);
   weights->embedding = Tensor();
 
   // Segments; see the header for why.
@@ -81,9 +88,7 @@ std::unique_ptr<LstmStack> LstmStack::Create(const ModelConfig& config, ModelWei
     seg->input_width = in;
     stack->segments_.push_back(std::move(seg));
   };
-  if (stack->input_table_ != nullptr) {
-    if (L > 1) add(1, L - 1, H);
-  } else if (E == H) {
+  if (E == H) {
     add(0, L, E);
   } else {
     add(0, 1, E);
@@ -251,11 +256,8 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
   const int64_t E = config_.embedding_dim, H = config_.hidden_size;
   const size_t esize = format_.data_bytes;
 
-  if (input_table_ != nullptr) {
-    // Layer 0 from its lookup table; its outputs [T, N, H] feed the rest.
-    input_.Reserve(static_cast<size_t>(T) * N * H * esize);
-    input_table_->Forward(T, token, states, input_.data(), scratchpad, stream);
-  } else {
+  const bool table = layer0_table();
+  if (!table) {
     // Layer-0 inputs: [T, N, E] rows gathered from the embedding table.
     input_.Reserve(static_cast<size_t>(T) * N * E * esize);
     for (int t = 0; t < T; ++t) {
@@ -265,6 +267,18 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
                     E * esize);
       }
     }
+  }
+
+  if (!layers_.empty()) {
+    const uint8_t* layer_in = input_.data();
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      AlignedBuffer& out = activations_[l % 2];
+      out.Reserve(static_cast<size_t>(T) * N * H * esize);
+      layers_[l]->Forward(T, token, layer_in, states, out.data(), scratchpad, stream);
+      layer_in = out.data();
+    }
+    output_ = layer_in;
+    return;
   }
 
   uint8_t* layer_in = input_.data();
@@ -318,9 +332,15 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
 
 const uint8_t* LstmStack::output() const { return output_; }
 
+int LstmStack::primitives_created() const {
+  int created = primitives_created_;
+  for (const auto& layer : layers_) created += layer->primitives_created();
+  return created;
+}
+
 size_t LstmStack::weight_bytes() const {
   size_t bytes = embedding_table_.size();
-  if (input_table_ != nullptr) bytes += input_table_->weight_bytes();
+  for (const auto& layer : layers_) bytes += layer->weight_bytes();
   for (const auto& seg : segments_) {
     bytes += seg->weights_layer.get_desc().get_size() + seg->weights_iter.get_desc().get_size() +
              seg->bias.get_desc().get_size();

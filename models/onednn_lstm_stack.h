@@ -1,12 +1,15 @@
-// LstmStack: the embedding and the L stacked LSTM layers of a model as oneDNN
-// LSTM primitives over weights packed once. Part of the oneDNN engine
-// (models/onednn_engine.h); the output head is models/onednn_head.h.
+// LstmStack: the embedding and the L stacked LSTM layers of a model over
+// weights packed once. Part of the oneDNN engine (models/onednn_engine.h);
+// the output head is models/onednn_head.h.
 //
-// Layer 0 of a small-vocabulary model at f32/bf16 runs from a per-token
-// lookup table (models/onednn_input_table.h); the layers above it are one
-// segment. Otherwise layers are grouped into segments, each one multi-layer
-// primitive: one segment for all layers when E == H; when E != H layer 0
-// gets its own (oneDNN needs equal widths for layers above 0). int8 weight scales are per
+// f32 and bf16: every layer is a MatmulLayer (models/onednn_matmul_layer.h:
+// oneDNN matmuls + a vectorized cell, faster than the LSTM primitive on the
+// machines measured; layer 0 of a small-vocabulary model reads a per-token
+// table instead of an input matmul).
+//
+// int8: oneDNN LSTM primitives, layers grouped into segments, each one
+// multi-layer primitive: one segment for all layers when E == H; when E != H
+// layer 0 gets its own (oneDNN needs equal widths for layers above 0). int8 weight scales are per
 // gate row and shared by the layers of a segment (oneDNN's rule), so they are
 // taken over all of its layers. One primitive per layer instead measured no
 // more accurate on the tests' models and ~5-10% slower (bench/engine_bench).
@@ -33,7 +36,7 @@
 #include "models/lstm_state.h"
 #include "models/model_package.h"
 #include "models/onednn_common.h"
-#include "models/onednn_input_table.h"
+#include "models/onednn_matmul_layer.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace lstmserve::onednn {
@@ -62,11 +65,15 @@ class LstmStack {
   // Bytes held by packed weights, biases and the embedding table.
   size_t weight_bytes() const;
   // True when layer 0 runs from its lookup table.
-  bool layer0_table() const { return input_table_ != nullptr; }
-  // Number of segments (oneDNN LSTM primitives per timestep chunk).
+  bool layer0_table() const { return !layers_.empty() && layers_[0]->table(); }
+  // True when the layers are MatmulLayers (f32, bf16), false for LSTM
+  // primitive segments (int8).
+  bool matmul_layers() const { return !layers_.empty(); }
+  // Number of segments (oneDNN LSTM primitives per timestep chunk; 0 with
+  // matmul layers).
   int num_segments() const { return static_cast<int>(segments_.size()); }
   // Primitives created so far (all segments).
-  int primitives_created() const { return primitives_created_; }
+  int primitives_created() const;
   // True when the packed (preferred) layout is used, false for plain ldigo.
   bool packed_layout() const { return packed_layout_; }
 
@@ -85,7 +92,7 @@ class LstmStack {
   const NumericFormat format_;
   dnnl::engine engine_;
   std::vector<uint8_t> embedding_table_;  // [V, E] in the activation data type
-  std::unique_ptr<InputTableLayer> input_table_;  // layer 0, or null
+  std::vector<std::unique_ptr<MatmulLayer>> layers_;  // f32/bf16: one per layer
   std::vector<std::unique_ptr<Segment>> segments_;
   AlignedBuffer input_;           // [T, N, E] layer-0 inputs
   AlignedBuffer activations_[2];  // segment outputs, ping-pong: [T, N, H]

@@ -1,0 +1,203 @@
+#include "models/onednn_matmul_layer.h"
+
+#include <cstring>
+
+#include "models/lstm_cell.h"
+
+namespace lstmserve::onednn {
+namespace {
+
+using md = dnnl::memory::desc;
+// Fewer sequences than this run the cell on the calling thread: waking the
+// OpenMP team costs more than the work.
+constexpr int kParallelSequences = 8;
+// Beyond this many cached primitives per matmul the cache is cleared (a
+// server sees at most max_batch step shapes plus a few prompt shapes).
+constexpr size_t kMaxCachedPrimitives = 512;
+
+}  // namespace
+
+bool MatmulLayer::Applies(Precision precision) {
+  return precision == Precision::kF32 || precision == Precision::kBF16;
+}
+
+bool MatmulLayer::UsesTable(const ModelConfig& config) {
+  return config.vocab_size <= 2 * config.embedding_dim;
+}
+
+MatmulLayer::MatmulLayer(const ModelConfig& config, int layer, Precision precision)
+    : config_(config), layer_(layer), format_(FormatFor(precision)) {}
+
+std::unique_ptr<MatmulLayer> MatmulLayer::Create(const ModelConfig& config,
+                                                 const ModelWeights& weights, int layer,
+                                                 Precision precision, int max_batch, int max_rows,
+                                                 const dnnl::engine& engine,
+                                                 dnnl::stream* stream) {
+  std::unique_ptr<MatmulLayer> self(new MatmulLayer(config, layer, precision));
+  self->engine_ = engine;
+  self->attr_ = UserScratchpadAttr();
+  const int64_t H = config.hidden_size, G = 4 * H;
+  const int64_t In = layer == 0 ? config.embedding_dim : H;
+  const LstmLayerWeights& w = weights.layers[layer];
+
+  std::vector<float> bias(G);
+  for (int64_t r = 0; r < G; ++r) bias[r] = w.b_ih.data[r] + w.b_hh.data[r];
+
+  if (layer == 0 && UsesTable(config)) {
+    // [V, 4H] = embedding [V, E] · W_ih^T [E, 4H] + b_ih + b_hh
+    const int64_t V = config.vocab_size;
+    const std::vector<float>& emb = weights.embedding.data;
+    self->table_.resize(V * G);
+    for (int64_t v = 0; v < V; ++v) {
+      for (int64_t r = 0; r < G; ++r) {
+        double acc = static_cast<double>(w.b_ih.data[r]) + w.b_hh.data[r];
+        for (int64_t e = 0; e < In; ++e) {
+          acc += static_cast<double>(w.w_ih.data[r * In + e]) * emb[v * In + e];
+        }
+        self->table_[v * G + r] = static_cast<float>(acc);
+      }
+    }
+  } else {
+    self->input_.K = In;
+    self->input_.with_bias = true;
+    self->bias_ = dnnl::memory(md({1, G}, dt::f32, tag::ab), engine);
+    std::memcpy(self->bias_.get_data_handle(), bias.data(), G * sizeof(float));
+    self->Pack(&self->input_, w.w_ih.data, max_batch, max_rows, stream);
+  }
+  self->recurrent_.K = H;
+  self->Pack(&self->recurrent_, w.w_hh.data, max_batch, max_rows, stream);
+  return self;
+}
+
+dnnl::matmul::primitive_desc MatmulLayer::MakeMatmul(const Gemm& gemm, int M,
+                                                     const md& weights_md) const {
+  const int64_t G = 4 * config_.hidden_size;
+  const md src({M, gemm.K}, format_.data, tag::ab);
+  const md dst({M, G}, dt::f32, tag::ab);
+  if (gemm.with_bias) {
+    const md bias({1, G}, dt::f32, tag::ab);
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights_md, bias, dst), attr_,
+                                        engine_);
+  }
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights_md, dst), attr_, engine_);
+}
+
+void MatmulLayer::Pack(Gemm* gemm, const std::vector<float>& w_rows, int max_batch, int max_rows,
+                       dnnl::stream* stream) {
+  const int64_t K = gemm->K, G = 4 * config_.hidden_size;
+  // PyTorch's W is [4H, K] row-major == W^T [K, 4H] in "ba". One packed
+  // copy: the layout preferred at M = 1 must also be the one at the largest
+  // batch and the largest prompt rows, else the plain layout serves all.
+  const md any({K, G}, format_.weights, tag::any);
+  const md preferred = MakeMatmul(*gemm, 1, any).weights_desc();
+  bool same = true;
+  for (int M : {max_batch, max_rows}) {
+    if (MakeMatmul(*gemm, M, any).weights_desc() != preferred) same = false;
+  }
+  gemm->weights_md = same ? preferred : md({K, G}, format_.weights, tag::ba);
+  std::vector<float> copy = w_rows;  // the reorder reads through a non-const handle
+  dnnl::memory user(md({K, G}, dt::f32, tag::ba), engine_, copy.data());
+  gemm->weights = dnnl::memory(gemm->weights_md, engine_);
+  ReorderSingleThreaded(user, gemm->weights, dnnl::primitive_attr(), stream);
+}
+
+MatmulLayer::Matmul& MatmulLayer::Get(Gemm* gemm, int M) {
+  auto it = gemm->cache.find(M);
+  if (it != gemm->cache.end()) return it->second;
+  if (gemm->cache.size() >= kMaxCachedPrimitives) gemm->cache.clear();
+  const auto pd = MakeMatmul(*gemm, M, gemm->weights_md);
+  Matmul m;
+  m.prim = dnnl::matmul(pd);
+  m.src = dnnl::memory(pd.src_desc(), engine_, nullptr);
+  m.dst = dnnl::memory(pd.dst_desc(), engine_, nullptr);
+  m.scratchpad = dnnl::memory(pd.scratchpad_desc(), engine_, nullptr);
+  ++primitives_created_;
+  return gemm->cache.emplace(M, std::move(m)).first->second;
+}
+
+void MatmulLayer::Run(Gemm* gemm, int M, const void* src, float* dst, Scratchpad* scratchpad,
+                      dnnl::stream* stream) {
+  Matmul& mm = Get(gemm, M);
+  mm.src.set_data_handle(const_cast<void*>(src));
+  mm.dst.set_data_handle(dst);
+  scratchpad->Bind(&mm.scratchpad);
+  if (gemm->with_bias) {
+    mm.prim.execute(*stream, {{DNNL_ARG_SRC, mm.src},
+                              {DNNL_ARG_WEIGHTS, gemm->weights},
+                              {DNNL_ARG_BIAS, bias_},
+                              {DNNL_ARG_DST, mm.dst},
+                              {DNNL_ARG_SCRATCHPAD, mm.scratchpad}});
+  } else {
+    mm.prim.execute(*stream, {{DNNL_ARG_SRC, mm.src},
+                              {DNNL_ARG_WEIGHTS, gemm->weights},
+                              {DNNL_ARG_DST, mm.dst},
+                              {DNNL_ARG_SCRATCHPAD, mm.scratchpad}});
+  }
+  stream->wait();
+}
+
+void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
+                          const uint8_t* in, absl::Span<SequenceState* const> states,
+                          uint8_t* out, Scratchpad* scratchpad, dnnl::stream* stream) {
+  const int N = static_cast<int>(states.size());
+  const int64_t H = config_.hidden_size, G = 4 * H;
+  const size_t esize = format_.data_bytes;
+  const bool f32 = format_.data == dt::f32;
+  h_.resize(static_cast<size_t>(N) * H);
+  c_.resize(static_cast<size_t>(N) * H);
+#pragma omp parallel for schedule(static) if (N >= kParallelSequences)
+  for (int n = 0; n < N; ++n) {
+    const LayerState& st = states[n]->layers[layer_];
+    std::memcpy(h_.data() + n * H, st.h.data(), H * sizeof(float));
+    std::memcpy(c_.data() + n * H, st.c.data(), H * sizeof(float));
+  }
+
+  // The input part of every timestep's gates at once (bias included).
+  const float* x_gates = nullptr;
+  if (!table()) {
+    x_gates_.Reserve(static_cast<size_t>(T) * N * G * sizeof(float));
+    Run(&input_, T * N, in, reinterpret_cast<float*>(x_gates_.data()), scratchpad, stream);
+    x_gates = reinterpret_cast<const float*>(x_gates_.data());
+  }
+  h_gates_.Reserve(static_cast<size_t>(N) * G * sizeof(float));
+  float* h_gates = reinterpret_cast<float*>(h_gates_.data());
+  if (!f32) h_src_.Reserve(static_cast<size_t>(N) * H * esize);
+  bool encoded = false;  // bf16: h_src_ already holds h_ (the last step's output)
+
+  for (int t = 0; t < T; ++t) {
+    // [N, 4H] = h [N, H] · W_hh^T [H, 4H]
+    const void* h_src = h_.data();
+    if (!f32) {
+      if (!encoded) EncodeActivations(format_, h_.data(), N * H, h_src_.data());
+      h_src = h_src_.data();
+    }
+    Run(&recurrent_, N, h_src, h_gates, scratchpad, stream);
+    uint8_t* out_t = out + static_cast<size_t>(t) * N * H * esize;
+#pragma omp parallel for schedule(static) if (N >= kParallelSequences)
+    for (int n = 0; n < N; ++n) {
+      const float* x = table() ? table_.data() + static_cast<size_t>(token(t, n)) * G
+                               : x_gates + (static_cast<size_t>(t) * N + n) * G;
+      float* h = h_.data() + n * H;
+      LstmCell(x, h_gates + n * G, H, c_.data() + n * H, h);
+      uint8_t* out_row = out_t + n * H * esize;
+      EncodeActivations(format_, h, H, out_row);
+      if (!f32) std::memcpy(h_src_.data() + n * H * esize, out_row, H * esize);
+    }
+    encoded = !f32;
+  }
+
+#pragma omp parallel for schedule(static) if (N >= kParallelSequences)
+  for (int n = 0; n < N; ++n) {
+    LayerState& st = states[n]->layers[layer_];
+    std::memcpy(st.h.data(), h_.data() + n * H, H * sizeof(float));
+    std::memcpy(st.c.data(), c_.data() + n * H, H * sizeof(float));
+  }
+}
+
+size_t MatmulLayer::weight_bytes() const {
+  size_t bytes = table_.size() * sizeof(float) + recurrent_.weights.get_desc().get_size();
+  if (!table()) bytes += input_.weights.get_desc().get_size() + bias_.get_desc().get_size();
+  return bytes;
+}
+
+}  // namespace lstmserve::onednn

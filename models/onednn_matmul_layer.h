@@ -1,0 +1,117 @@
+// MatmulLayer: one LSTM layer at f32 or bf16 run as oneDNN matmuls plus a
+// vectorized cell, instead of oneDNN's LSTM primitive. Part of the oneDNN
+// engine (models/onednn_lstm_stack.h).
+//
+// A timestep of N sequences is
+//   gates [N, 4H] = x [N, In] · W_ih^T + b_ih + b_hh  +  h [N, H] · W_hh^T
+//   c' = sigmoid(f) * c + sigmoid(i) * tanh(g);  h' = sigmoid(o) * tanh(c')
+// (gate order i, f, g, o: PyTorch's). The input part of all T timesteps is
+// one matmul with M = T * N (it does not depend on h); each timestep is then
+// one [N, H] x [H, 4H] matmul and the cell. Why not the LSTM primitive: on
+// the Zen 4 machine (bench/engine_bench), oneDNN 2.6's brgemm matmul with
+// K = H runs at 95-98% of the f32 peak at M = 8..256 and 96% of the bf16
+// peak, while its LSTM primitive reaches ~80%; and a layer of its own needs
+// no equal-width rule.
+//
+// Layer 0 of a small-vocabulary (char-level) model reads a per-token table
+// instead of the input matmul: layer 0's input is always one of V embedding
+// rows, so table[v] = W_ih · embedding[v] + b_ih + b_hh ([V, 4H], computed
+// once at load in double precision) replaces the input GEMM. Used when the
+// table is no bigger than twice W_ih (V <= 2E).
+//
+// Precision: f32, or bf16 (weights and the matmuls' inputs x, h in bf16;
+// accumulation, gates, table, biases, c and the h state handed back in f32).
+// Each weight matrix is packed once into the layout oneDNN prefers for
+// matmul (format_tag::any), checked at creation to be the same for M = 1,
+// the largest batch and long prompts, so one copy serves every shape.
+// Matmul primitives are created per M on first use and cached.
+//
+// Not thread-safe; may throw dnnl::error (the engine catches it).
+#ifndef LSTMSERVE_MODELS_ONEDNN_MATMUL_LAYER_H_
+#define LSTMSERVE_MODELS_ONEDNN_MATMUL_LAYER_H_
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/types/span.h"
+#include "models/lstm_state.h"
+#include "models/model_package.h"
+#include "models/onednn_common.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace lstmserve::onednn {
+
+class MatmulLayer {
+ public:
+  // Whether the layers of a model run this way at `precision`.
+  static bool Applies(Precision precision);
+  // Whether layer 0 of `config` reads a per-token table.
+  static bool UsesTable(const ModelConfig& config);
+
+  // Layer `layer` of `weights` (and, for a table layer 0, the embedding).
+  // The caller releases the originals afterwards. `max_batch` and
+  // `max_rows` (the largest T * N of one call) steer the layout check.
+  static std::unique_ptr<MatmulLayer> Create(const ModelConfig& config,
+                                             const ModelWeights& weights, int layer,
+                                             Precision precision, int max_batch, int max_rows,
+                                             const dnnl::engine& engine, dnnl::stream* stream);
+
+  // Runs T timesteps of N = states.size() sequences. Input: for a table
+  // layer, token(t, n); otherwise `in`, [T, N, In] in the activation data
+  // type (row (t, n) at element (t * N + n) * In). This layer of states[n]
+  // is read, then replaced by its state after step T-1. Writes the output h
+  // of every step to `out`, [T, N, H] in the activation data type.
+  void Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token, const uint8_t* in,
+               absl::Span<SequenceState* const> states, uint8_t* out, Scratchpad* scratchpad,
+               dnnl::stream* stream);
+
+  bool table() const { return !table_.empty(); }
+  // Bytes held by packed weights, biases and the table.
+  size_t weight_bytes() const;
+  // Matmul primitives created so far.
+  int primitives_created() const { return primitives_created_; }
+
+ private:
+  struct Matmul {
+    dnnl::matmul prim;
+    dnnl::memory src, dst, scratchpad;
+  };
+  // Weights of one matmul: W^T [K, 4H] packed, its primitives per M.
+  struct Gemm {
+    int64_t K = 0;
+    bool with_bias = false;
+    dnnl::memory::desc weights_md;
+    dnnl::memory weights;
+    std::unordered_map<int, Matmul> cache;
+  };
+  MatmulLayer(const ModelConfig& config, int layer, Precision precision);
+  dnnl::matmul::primitive_desc MakeMatmul(const Gemm& gemm, int M,
+                                          const dnnl::memory::desc& weights_md) const;
+  void Pack(Gemm* gemm, const std::vector<float>& w_rows, int max_batch, int max_rows,
+            dnnl::stream* stream);
+  Matmul& Get(Gemm* gemm, int M);
+  void Run(Gemm* gemm, int M, const void* src, float* dst, Scratchpad* scratchpad,
+           dnnl::stream* stream);
+
+  const ModelConfig config_;
+  const int layer_;
+  const NumericFormat format_;
+  dnnl::engine engine_;
+  dnnl::primitive_attr attr_;
+  std::vector<float> table_;  // [V, 4H], layer 0 of small vocabularies only
+  Gemm input_;                // W_ih (K = In), with bias; unused with a table
+  Gemm recurrent_;            // W_hh (K = H)
+  dnnl::memory bias_;         // [1, 4H] f32: b_ih + b_hh
+  int primitives_created_ = 0;
+  AlignedBuffer x_gates_;     // [T, N, 4H] f32: input part of the gates
+  AlignedBuffer h_gates_;     // [N, 4H] f32: h · W_hh^T
+  AlignedBuffer h_src_;       // [N, H] h in the activation type (bf16 only)
+  std::vector<float> h_, c_;  // [N, H] the state while stepping
+};
+
+}  // namespace lstmserve::onednn
+
+#endif  // LSTMSERVE_MODELS_ONEDNN_MATMUL_LAYER_H_
