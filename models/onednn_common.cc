@@ -30,6 +30,19 @@ NumericFormat FormatFor(Precision precision) {
   return {dt::f32, dt::f32, 4};
 }
 
+std::vector<float> QuantizeRows(const float* w, int64_t rows, int64_t K, int8_t* out) {
+  std::vector<float> scales(rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    float mx = 0.0f;
+    for (int64_t k = 0; k < K; ++k) mx = std::max(mx, std::fabs(w[r * K + k]));
+    scales[r] = mx > 0.0f ? kWeightQuantMax / mx : 1.0f;
+    for (int64_t k = 0; k < K; ++k) {
+      out[r * K + k] = static_cast<int8_t>(std::nearbyint(w[r * K + k] * scales[r]));
+    }
+  }
+  return scales;
+}
+
 void EncodeActivations(const NumericFormat& format, const float* src, int64_t n, void* dst) {
   const dt type = format.data;
   if (type == dt::f32) {

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "models/engine.h"
@@ -43,6 +44,12 @@ struct NumericFormat {
 NumericFormat FormatFor(Precision precision);
 
 inline constexpr float kWeightQuantMax = 127.0f;
+
+// Quantizes the weights of a matmul that computes one output per row of
+// `w` ([rows, K] row-major, PyTorch's layout) to s8 with one scale per row:
+// out[r, k] = round(w[r, k] * scale[r]), scale[r] = 127 / max_k |w[r, k]|
+// (1 for an all-zero row). Returns the scales.
+std::vector<float> QuantizeRows(const float* w, int64_t rows, int64_t K, int8_t* out);
 
 // Converts n f32 activations to format.data (f32 copy, bf16
 // round-to-nearest-even, u8 quantized as above and clamped) and back.

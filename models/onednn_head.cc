@@ -29,16 +29,10 @@ std::unique_ptr<OutputHead> OutputHead::Create(const ModelConfig& config, ModelW
     // acc = data_scale * wscale * (h · w), so oscale undoes both scales and
     // the bias is pre-multiplied by them. The weights are quantized here: a
     // reorder cannot apply scales into the zero-point-compensated layout.
-    std::vector<float> oscale(V);
     quantized.resize(V * H);
+    std::vector<float> oscale = QuantizeRows(w.data(), V, H, quantized.data());
     for (int64_t v = 0; v < V; ++v) {
-      float mx = 0.0f;
-      for (int64_t i = 0; i < H; ++i) mx = std::max(mx, std::fabs(w[v * H + i]));
-      const float wscale = mx > 0.0f ? kWeightQuantMax / mx : 1.0f;
-      for (int64_t i = 0; i < H; ++i) {
-        quantized[v * H + i] = static_cast<int8_t>(std::nearbyint(w[v * H + i] * wscale));
-      }
-      oscale[v] = 1.0f / (head->format_.data_scale * wscale);
+      oscale[v] = 1.0f / (head->format_.data_scale * oscale[v]);
       bias[v] /= oscale[v];
     }
     user = dnnl::memory(md({H, V}, dt::s8, tag::ba), engine, quantized.data());

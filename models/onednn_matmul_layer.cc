@@ -17,10 +17,6 @@ constexpr size_t kMaxCachedPrimitives = 512;
 
 }  // namespace
 
-bool MatmulLayer::Applies(Precision precision) {
-  return precision == Precision::kF32 || precision == Precision::kBF16;
-}
-
 bool MatmulLayer::UsesTable(const ModelConfig& config) {
   return config.vocab_size <= 2 * config.embedding_dim;
 }
@@ -31,11 +27,11 @@ MatmulLayer::MatmulLayer(const ModelConfig& config, int layer, Precision precisi
 std::unique_ptr<MatmulLayer> MatmulLayer::Create(const ModelConfig& config,
                                                  const ModelWeights& weights, int layer,
                                                  Precision precision, int max_batch, int max_rows,
+                                                 absl::Span<const float> input_column_scale,
                                                  const dnnl::engine& engine,
                                                  dnnl::stream* stream) {
   std::unique_ptr<MatmulLayer> self(new MatmulLayer(config, layer, precision));
   self->engine_ = engine;
-  self->attr_ = UserScratchpadAttr();
   const int64_t H = config.hidden_size, G = 4 * H;
   const int64_t In = layer == 0 ? config.embedding_dim : H;
   const LstmLayerWeights& w = weights.layers[layer];
@@ -59,13 +55,11 @@ std::unique_ptr<MatmulLayer> MatmulLayer::Create(const ModelConfig& config,
     }
   } else {
     self->input_.K = In;
-    self->input_.with_bias = true;
-    self->bias_ = dnnl::memory(md({1, G}, dt::f32, tag::ab), engine);
-    std::memcpy(self->bias_.get_data_handle(), bias.data(), G * sizeof(float));
-    self->Pack(&self->input_, w.w_ih.data, max_batch, max_rows, stream);
+    self->Pack(&self->input_, w.w_ih.data, input_column_scale, &bias, max_batch, max_rows,
+               stream);
   }
   self->recurrent_.K = H;
-  self->Pack(&self->recurrent_, w.w_hh.data, max_batch, max_rows, stream);
+  self->Pack(&self->recurrent_, w.w_hh.data, {}, nullptr, max_batch, max_rows, stream);
   return self;
 }
 
@@ -76,18 +70,47 @@ dnnl::matmul::primitive_desc MatmulLayer::MakeMatmul(const Gemm& gemm, int M,
   const md dst({M, G}, dt::f32, tag::ab);
   if (gemm.with_bias) {
     const md bias({1, G}, dt::f32, tag::ab);
-    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights_md, bias, dst), attr_,
-                                        engine_);
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights_md, bias, dst),
+                                        gemm.attr, engine_);
   }
-  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights_md, dst), attr_, engine_);
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights_md, dst), gemm.attr,
+                                      engine_);
 }
 
-void MatmulLayer::Pack(Gemm* gemm, const std::vector<float>& w_rows, int max_batch, int max_rows,
-                       dnnl::stream* stream) {
+void MatmulLayer::Pack(Gemm* gemm, const std::vector<float>& w_rows,
+                       absl::Span<const float> column_scale, const std::vector<float>* bias,
+                       int max_batch, int max_rows, dnnl::stream* stream) {
   const int64_t K = gemm->K, G = 4 * config_.hidden_size;
-  // PyTorch's W is [4H, K] row-major == W^T [K, 4H] in "ba". One packed
-  // copy: the layout preferred at M = 1 must also be the one at the largest
-  // batch and the largest prompt rows, else the plain layout serves all.
+  std::vector<float> w = w_rows;  // [4H, K] == W^T [K, 4H] in "ba"
+  if (!column_scale.empty()) {
+    for (int64_t r = 0; r < G; ++r) {
+      for (int64_t k = 0; k < K; ++k) w[r * K + k] *= column_scale[k];
+    }
+  }
+  std::vector<float> b = bias != nullptr ? *bias : std::vector<float>();
+  gemm->with_bias = bias != nullptr;
+  gemm->attr = UserScratchpadAttr();
+  std::vector<int8_t> quantized;
+  dnnl::memory user(md({K, G}, dt::f32, tag::ba), engine_, w.data());
+  if (format_.data == dt::u8) {
+    // As in the int8 head (models/onednn_head.cc): oneDNN computes
+    // dst = oscale * (acc + bias) with acc = data_scale * wscale * (x · w)
+    // once the zero point is compensated, so oscale undoes both scales and
+    // the bias is divided by it. Quantized here: a reorder cannot apply
+    // scales into the zero-point-compensated layout.
+    quantized.resize(G * K);
+    std::vector<float> oscale = QuantizeRows(w.data(), G, K, quantized.data());
+    for (int64_t r = 0; r < G; ++r) {
+      oscale[r] = 1.0f / (format_.data_scale * oscale[r]);
+      if (!b.empty()) b[r] /= oscale[r];
+    }
+    user = dnnl::memory(md({K, G}, dt::s8, tag::ba), engine_, quantized.data());
+    gemm->attr.set_zero_points(DNNL_ARG_SRC, 0, {static_cast<int>(format_.data_shift)});
+    gemm->attr.set_output_scales(1 << 1, oscale);
+  }
+  // One packed copy: the layout preferred at M = 1 must also be the one at
+  // the largest batch and the largest prompt rows, else the plain layout
+  // serves all.
   const md any({K, G}, format_.weights, tag::any);
   const md preferred = MakeMatmul(*gemm, 1, any).weights_desc();
   bool same = true;
@@ -95,10 +118,12 @@ void MatmulLayer::Pack(Gemm* gemm, const std::vector<float>& w_rows, int max_bat
     if (MakeMatmul(*gemm, M, any).weights_desc() != preferred) same = false;
   }
   gemm->weights_md = same ? preferred : md({K, G}, format_.weights, tag::ba);
-  std::vector<float> copy = w_rows;  // the reorder reads through a non-const handle
-  dnnl::memory user(md({K, G}, dt::f32, tag::ba), engine_, copy.data());
   gemm->weights = dnnl::memory(gemm->weights_md, engine_);
   ReorderSingleThreaded(user, gemm->weights, dnnl::primitive_attr(), stream);
+  if (gemm->with_bias) {
+    gemm->bias = dnnl::memory(md({1, G}, dt::f32, tag::ab), engine_);
+    std::memcpy(gemm->bias.get_data_handle(), b.data(), G * sizeof(float));
+  }
 }
 
 MatmulLayer::Matmul& MatmulLayer::Get(Gemm* gemm, int M) {
@@ -124,7 +149,7 @@ void MatmulLayer::Run(Gemm* gemm, int M, const void* src, float* dst, Scratchpad
   if (gemm->with_bias) {
     mm.prim.execute(*stream, {{DNNL_ARG_SRC, mm.src},
                               {DNNL_ARG_WEIGHTS, gemm->weights},
-                              {DNNL_ARG_BIAS, bias_},
+                              {DNNL_ARG_BIAS, gemm->bias},
                               {DNNL_ARG_DST, mm.dst},
                               {DNNL_ARG_SCRATCHPAD, mm.scratchpad}});
   } else {
@@ -142,7 +167,7 @@ void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
   const int N = static_cast<int>(states.size());
   const int64_t H = config_.hidden_size, G = 4 * H;
   const size_t esize = format_.data_bytes;
-  const bool f32 = format_.data == dt::f32;
+  const bool f32 = format_.data == dt::f32;  // h_ itself can be the matmul's input
   h_.resize(static_cast<size_t>(N) * H);
   c_.resize(static_cast<size_t>(N) * H);
 #pragma omp parallel for schedule(static) if (N >= kParallelSequences)
@@ -162,7 +187,7 @@ void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
   h_gates_.Reserve(static_cast<size_t>(N) * G * sizeof(float));
   float* h_gates = reinterpret_cast<float*>(h_gates_.data());
   if (!f32) h_src_.Reserve(static_cast<size_t>(N) * H * esize);
-  bool encoded = false;  // bf16: h_src_ already holds h_ (the last step's output)
+  bool encoded = false;  // h_src_ already holds h_ encoded (the last step's output)
 
   for (int t = 0; t < T; ++t) {
     // [N, 4H] = h [N, H] · W_hh^T [H, 4H]
@@ -196,7 +221,7 @@ void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
 
 size_t MatmulLayer::weight_bytes() const {
   size_t bytes = table_.size() * sizeof(float) + recurrent_.weights.get_desc().get_size();
-  if (!table()) bytes += input_.weights.get_desc().get_size() + bias_.get_desc().get_size();
+  if (!table()) bytes += input_.weights.get_desc().get_size() + input_.bias.get_desc().get_size();
   return bytes;
 }
 

@@ -1,5 +1,5 @@
-// MatmulLayer: one LSTM layer at f32 or bf16 run as oneDNN matmuls plus a
-// vectorized cell, instead of oneDNN's LSTM primitive. Part of the oneDNN
+// MatmulLayer: one LSTM layer run as oneDNN matmuls plus a vectorized cell
+// (models/lstm_cell.h), instead of oneDNN's LSTM primitive. Part of the oneDNN
 // engine (models/onednn_lstm_stack.h).
 //
 // A timestep of N sequences is
@@ -9,9 +9,10 @@
 // one matmul with M = T * N (it does not depend on h); each timestep is then
 // one [N, H] x [H, 4H] matmul and the cell. Why not the LSTM primitive: on
 // the Zen 4 machine (bench/engine_bench), oneDNN 2.6's brgemm matmul with
-// K = H runs at 95-98% of the f32 peak at M = 8..256 and 96% of the bf16
-// peak, while its LSTM primitive reaches ~80%; and a layer of its own needs
-// no equal-width rule.
+// K = 512 runs at 92-98% of the f32 peak at M = 8..256, 93-96% of the bf16
+// peak and ~90% of the int8 (VNNI) peak, where its LSTM primitive reaches
+// ~80%; a layer of its own needs no equal-width rule, and prompts run faster
+// too (the input GEMM of all timesteps at once, then M = N steps).
 //
 // Layer 0 of a small-vocabulary (char-level) model reads a per-token table
 // instead of the input matmul: layer 0's input is always one of V embedding
@@ -19,8 +20,12 @@
 // once at load in double precision) replaces the input GEMM. Used when the
 // table is no bigger than twice W_ih (V <= 2E).
 //
-// Precision: f32, or bf16 (weights and the matmuls' inputs x, h in bf16;
-// accumulation, gates, table, biases, c and the h state handed back in f32).
+// Precision: f32; bf16 (weights and the matmuls' inputs x, h in bf16;
+// accumulation, gates, table, biases, c and the h state handed back in f32);
+// int8 (x and h as u8 = data_scale * v + data_shift, see NumericFormat; s8
+// weights with one scale per gate row of each matrix; s32 accumulation with
+// the zero point compensated by oneDNN, then f32 gates; the h state handed
+// back is the f32 cell output).
 // Each weight matrix is packed once into the layout oneDNN prefers for
 // matmul (format_tag::any), checked at creation to be the same for M = 1,
 // the largest batch and long prompts, so one copy serves every shape.
@@ -46,17 +51,19 @@ namespace lstmserve::onednn {
 
 class MatmulLayer {
  public:
-  // Whether the layers of a model run this way at `precision`.
-  static bool Applies(Precision precision);
   // Whether layer 0 of `config` reads a per-token table.
   static bool UsesTable(const ModelConfig& config);
 
   // Layer `layer` of `weights` (and, for a table layer 0, the embedding).
   // The caller releases the originals afterwards. `max_batch` and
   // `max_rows` (the largest T * N of one call) steer the layout check.
+  // `input_column_scale` (int8 layer 0 without a table; else empty): the
+  // inputs arrive divided by it column-wise, so W_ih's columns are
+  // multiplied by it.
   static std::unique_ptr<MatmulLayer> Create(const ModelConfig& config,
                                              const ModelWeights& weights, int layer,
                                              Precision precision, int max_batch, int max_rows,
+                                             absl::Span<const float> input_column_scale,
                                              const dnnl::engine& engine, dnnl::stream* stream);
 
   // Runs T timesteps of N = states.size() sequences. Input: for a table
@@ -79,19 +86,23 @@ class MatmulLayer {
     dnnl::matmul prim;
     dnnl::memory src, dst, scratchpad;
   };
-  // Weights of one matmul: W^T [K, 4H] packed, its primitives per M.
+  // Weights of one matmul: W^T [K, 4H] packed, its optional bias and its
+  // attributes (int8: zero point and output scales), its primitives per M.
   struct Gemm {
     int64_t K = 0;
     bool with_bias = false;
+    dnnl::primitive_attr attr;
     dnnl::memory::desc weights_md;
-    dnnl::memory weights;
+    dnnl::memory weights, bias;  // bias [1, 4H] f32
     std::unordered_map<int, Matmul> cache;
   };
   MatmulLayer(const ModelConfig& config, int layer, Precision precision);
   dnnl::matmul::primitive_desc MakeMatmul(const Gemm& gemm, int M,
                                           const dnnl::memory::desc& weights_md) const;
-  void Pack(Gemm* gemm, const std::vector<float>& w_rows, int max_batch, int max_rows,
-            dnnl::stream* stream);
+  // Packs W ([4H, K] row-major, columns multiplied by column_scale if not
+  // empty) and the bias (if not null).
+  void Pack(Gemm* gemm, const std::vector<float>& w_rows, absl::Span<const float> column_scale,
+            const std::vector<float>* bias, int max_batch, int max_rows, dnnl::stream* stream);
   Matmul& Get(Gemm* gemm, int M);
   void Run(Gemm* gemm, int M, const void* src, float* dst, Scratchpad* scratchpad,
            dnnl::stream* stream);
@@ -100,11 +111,9 @@ class MatmulLayer {
   const int layer_;
   const NumericFormat format_;
   dnnl::engine engine_;
-  dnnl::primitive_attr attr_;
   std::vector<float> table_;  // [V, 4H], layer 0 of small vocabularies only
   Gemm input_;                // W_ih (K = In), with bias; unused with a table
   Gemm recurrent_;            // W_hh (K = H)
-  dnnl::memory bias_;         // [1, 4H] f32: b_ih + b_hh
   int primitives_created_ = 0;
   AlignedBuffer x_gates_;     // [T, N, 4H] f32: input part of the gates
   AlignedBuffer h_gates_;     // [N, 4H] f32: h · W_hh^T
