@@ -1,12 +1,15 @@
 #!/bin/bash
 # Packs the benchmark binaries and every shared library they load, except
-# glibc's own, into one .tar.xz that runs on another x86-64 Linux with an
-# equal or newer glibc (see README.md here):
+# glibc's own, into one .tar.xz that runs on another x86-64 Linux with its own
+# glibc if that is as new as this machine's, else with the copy in glibc/
+# (see README.md here):
 #
 #   bench/device/package.sh BUILD_DIR OUT_TARBALL      e.g. build dist/device.tar.xz
 #
 # Tarball layout: bin/ (engine_bench, serving_bench, lstmserve, lstmbench),
 # lib/ (libstdc++, libgcc_s, libgomp, libdnnl, gRPC, protobuf, Abseil, ...),
+# glibc/ (this machine's loader, libc, libm: only for run.sh's fallback where the
+# borrowed machine's glibc is older than the one the kit was built against),
 # onnx/char3x512.onnx (bench/ort_decode.py's fallback model, weights rounded to
 # 16 values so that it compresses; made with PYTHON, default /usr/bin/python3;
 # left out if that has no torch) and MANIFEST (build commit, ldd, sizes, the
@@ -23,7 +26,7 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$(cd "$1" && pwd)"
 out="$2"
 python="${PYTHON:-/usr/bin/python3}"
-# glibc's libraries: the borrowed machine's own must be used.
+# glibc's libraries: not in lib/ (the borrowed machine's own are used), only in glibc/.
 glibc_re='^(libc|libm|libmvec|libpthread|libdl|librt|libresolv|libutil|libanl|libnsl|libBrokenLocale|libnss_[a-z]+|libthread_db|ld-linux-x86-64|linux-vdso)\.so'
 
 required=(bench/engine_bench server/serving_bench)
@@ -44,6 +47,12 @@ ldd "$stage"/bin/* | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
   while read -r soname path; do
     if [[ "$soname" =~ $glibc_re ]]; then continue; fi
     cp -L "$path" "$stage/lib/$soname"
+  done
+# glibc's, for the fallback only (run.sh uses the machine's own when it can).
+mkdir -p "$stage/glibc"
+ldd "$stage"/bin/* | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3} $1 ~ /^\/.*ld-linux/ {print "ld-linux-x86-64.so.2", $1}' |
+  sort -u | while read -r soname path; do
+    if [[ "$soname" =~ $glibc_re ]]; then cp -L "$path" "$stage/glibc/$soname"; fi
   done
 if ldd "$stage"/bin/* | grep -q 'not found'; then
   ldd "$stage"/bin/* | grep 'not found' >&2
@@ -78,13 +87,13 @@ glibc_max="$(objdump -T "$stage"/bin/* "$stage"/lib/* 2>/dev/null |
   echo "build dir: $build (engine_bench built $(date -u -r "$build/bench/engine_bench" +%FT%TZ))"
   echo "newest glibc symbol version needed: $glibc_max"
   echo
-  (cd "$stage" && du -ab bin lib onnx 2>/dev/null | sort -k2)
+  (cd "$stage" && du -ab bin lib glibc onnx 2>/dev/null | sort -k2)
   echo
   ldd "$stage"/bin/* | sed "s|$stage/||"
 } >"$stage/MANIFEST"
 
 mkdir -p "$(dirname "$out")"
-tar -C "$stage" -cf - MANIFEST bin lib $( [[ -d "$stage/onnx" ]] && echo onnx ) |
+tar -C "$stage" -cf - MANIFEST bin lib glibc $( [[ -d "$stage/onnx" ]] && echo onnx ) |
   xz -T0 -6 >"$out"
 echo "$out: $(du -b "$out" | cut -f1) bytes compressed" \
   "($(du -sb "$stage" | cut -f1) bytes unpacked); glibc needed: $glibc_max" >&2

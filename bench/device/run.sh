@@ -15,7 +15,8 @@
 # Environment: OUT (./device-out), PYTHON (python3: the machine's torch + ORT;
 # never run with the kit's LD_LIBRARY_PATH), THREADS ("2 16"), BATCHES
 # (1,8,32,64,256), MIN_TIME (0.2), REPS (3), SERVING_DURATION (5s),
-# BUDGET_S (400), AMX_ISA (AVX512_CORE_AMX), QUICK=1 (threads 2, batches 1,8, min_time 0.02, 1 rep,
+# BUDGET_S (400), AMX_ISA (AVX512_CORE_AMX), KIT_GLIBC=1 (use the kit's glibc
+# even where the machine's would do), QUICK=1 (threads 2, batches 1,8, min_time 0.02, 1 rep,
 # serving 1s: a smoke test of the kit, not a measurement).
 set -u
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -75,7 +76,18 @@ if ! tar -xf "$tarball" -C "$kit" 2>"$OUT/unpack.err"; then
 fi
 note "unpacked $tarball ($(du -b "$tarball" | cut -f1) bytes)"
 cp "$kit/MANIFEST" "$OUT/kit-MANIFEST.txt" 2>/dev/null
+# The machine's glibc if the binaries start with it, else the kit's (its
+# loader run directly; KIT_GLIBC=1 forces that, to test it).
 kitenv=(env LD_LIBRARY_PATH="$kit/lib")
+loader="the machine's glibc"
+if [[ "${KIT_GLIBC:-0}" == 1 ]] ||
+    ! "${kitenv[@]}" "$kit/bin/engine_bench" --version >/dev/null 2>"$OUT/loader.err"; then
+  kitenv=("$kit/glibc/ld-linux-x86-64.so.2" --library-path "$kit/lib:$kit/glibc")
+  loader="the kit's glibc ($(ls "$kit/glibc" | tr '\n' ' '))"
+  "${kitenv[@]}" "$kit/bin/engine_bench" --version >/dev/null 2>>"$OUT/loader.err" ||
+    note "the kit's binaries start neither way (see loader.err)"
+fi
+note "kit binaries run with $loader"
 engine_bench=("${kitenv[@]}" "$kit/bin/engine_bench")
 
 # 1. The machine.
@@ -83,7 +95,7 @@ engine_bench=("${kitenv[@]}" "$kit/bin/engine_bench")
   echo "date: $(date -u +%FT%TZ)"
   echo "kernel: $(uname -srm)"
   echo "os: $( (. /etc/os-release && echo "$PRETTY_NAME") 2>/dev/null)"
-  echo "glibc: $(ldd --version 2>/dev/null | head -1)"
+  echo "glibc: $(ldd --version 2>/dev/null | head -1); kit binaries run with $loader"
   echo "nproc: $(nproc)"
   lscpu | grep -E '^(Model name|Architecture|CPU\(s\)|Thread\(s\) per core|Core\(s\) per socket|Socket\(s\)|NUMA node\(s\)|L2 cache|L3 cache|CPU max MHz)' 
   echo "ISA flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(amx|avx512_bf16|avx512_vnni|avx512f$|avx_vnni)' | sort | tr '\n' ' ')"
@@ -115,6 +127,8 @@ probe() {  # probe NAME [VAR=VALUE...]
   step "$name" 60 env ONEDNN_VERBOSE=1 DNNL_VERBOSE=1 "$@" "${engine_bench[@]}" \
     --shapes=char3x512 --precisions=f32,bf16,int8 --batches=1,64 --threads=2 --min_time=0 \
     --reps=1 --prompt=16 --reference_max_batch=0
+  # oneDNN's own ISA line comes at its first primitive, before any crash.
+  probe_isa="$(grep -m1 -oE '(onednn|dnnl)_verbose,([^,]*,)?info,cpu,isa:.*' "$OUT/$name.stdout")"
   {
     echo "== $name ${*:-(default environment)}"
     grep -m1 -o 'oneDNN ISA: [a-z0-9_]*' "$OUT/$name.stdout"
@@ -127,11 +141,13 @@ probe() {  # probe NAME [VAR=VALUE...]
   xz -f "$OUT/$name.stdout" 2>/dev/null
 }
 : >"$OUT/onednn_isa.txt"
+probe_isa=""
 probe onednn_verbose
+isa_default="$probe_isa"
+probe_isa=""
 probe onednn_verbose_amx ONEDNN_MAX_CPU_ISA="$amx_isa" DNNL_MAX_CPU_ISA="$amx_isa"
+isa_amx="$probe_isa"
 cat "$OUT/onednn_isa.txt" >&2
-isa_default="$(grep -o 'oneDNN ISA: [a-z0-9_]*' "$OUT/onednn_isa.txt" | sed -n 1p)"
-isa_amx="$(grep -o 'oneDNN ISA: [a-z0-9_]*' "$OUT/onednn_isa.txt" | sed -n 2p)"
 
 # 3. Per thread count: PyTorch, ONNX Runtime, then the engine (which reads
 # PyTorch's JSON for its own ratio table).
@@ -158,7 +174,7 @@ mv "$OUT/serving_t2.stdout" "$OUT/serving_t2.txt"
 # 5. Only if asking for AMX changed oneDNN's ISA: the engine's bf16 and int8
 # again with AMX enabled (after everything else, within what budget is left).
 if [[ -n "$isa_amx" && "$isa_amx" != "$isa_default" ]]; then
-  note "ONEDNN_MAX_CPU_ISA=$amx_isa changes the ISA ($isa_amx): engine bf16/int8 again"
+  note "ONEDNN_MAX_CPU_ISA=$amx_isa changes the ISA (${isa_amx##*isa:}): engine bf16/int8 again"
   for t in $threads_list; do
     step "engine_amx_t$t" 60 env ONEDNN_MAX_CPU_ISA="$amx_isa" DNNL_MAX_CPU_ISA="$amx_isa" \
       "${engine_bench[@]}" --shapes=char3x512 --precisions=bf16,int8 --batches="$batches" \
