@@ -128,7 +128,7 @@ probe() {  # probe NAME [VAR=VALUE...]
     --shapes=char3x512 --precisions=f32,bf16,int8 --batches=1,64 --threads=2 --min_time=0 \
     --reps=1 --prompt=16 --reference_max_batch=0
   # oneDNN's own ISA line comes at its first primitive, before any crash.
-  probe_isa="$(grep -m1 -oE '(onednn|dnnl)_verbose,([^,]*,)?info,cpu,isa:.*' "$OUT/$name.stdout")"
+  probe_isa="$(grep -m1 -oE '(onednn|dnnl)_verbose,([^,]*,)?info,cpu,isa:.*' "$OUT/$name.stdout" 2>/dev/null)"
   {
     echo "== $name ${*:-(default environment)}"
     grep -m1 -o 'oneDNN ISA: [a-z0-9_]*' "$OUT/$name.stdout"
@@ -154,11 +154,11 @@ cat "$OUT/onednn_isa.txt" >&2
 for t in $threads_list; do
   step "pytorch_t$t" 60 "$python" "$repo/bench/pytorch_decode.py" --shapes char3x512 \
     --batches "$batches" --threads "$t" --min-time "$min_time" --reps "$reps"
-  mv "$OUT/pytorch_t$t.stdout" "$OUT/pytorch_t$t.json"
+  mv "$OUT/pytorch_t$t.stdout" "$OUT/pytorch_t$t.json" 2>/dev/null
   step "ort_t$t" 90 "$python" "$repo/bench/ort_decode.py" --shapes char3x512 \
     --batches "$batches" --threads "$t" --min-time "$min_time" --reps "$reps" \
     --onnx-dir "$kit/exported" --fallback-onnx "$kit/onnx"
-  mv "$OUT/ort_t$t.stdout" "$OUT/ort_t$t.json"
+  mv "$OUT/ort_t$t.stdout" "$OUT/ort_t$t.json" 2>/dev/null
   step "engine_t$t" 100 "${engine_bench[@]}" --shapes=char3x512 --precisions=f32,bf16,int8 \
     --batches="$batches" --threads="$t" --min_time="$min_time" --reps="$reps" \
     --pytorch_json="$OUT/pytorch_t$t.json" --markdown="$OUT/engine_t$t.md"
@@ -169,7 +169,7 @@ done
 # in-process client.
 step serving_t2 60 "${kitenv[@]}" "$kit/bin/serving_bench" --threads 2 \
   --duration "$serving_duration" --embedding 512
-mv "$OUT/serving_t2.stdout" "$OUT/serving_t2.txt"
+mv "$OUT/serving_t2.stdout" "$OUT/serving_t2.txt" 2>/dev/null
 
 # 5. Only if asking for AMX changed oneDNN's ISA: the engine's bf16 and int8
 # again with AMX enabled (after everything else, within what budget is left).
@@ -188,4 +188,5 @@ fi
 note "total $(($(date +%s) - start)) s"
 timeout 30 "$python" "$repo/bench/device/summarize.py" "$OUT" $threads_list >"$OUT/summary.md" \
   2>"$OUT/summary.err" || note "summary: FAILED (see summary.err)"
+find "$OUT" -maxdepth 1 -type f -empty -delete  # stderr of quiet steps, ...
 echo "wrote $OUT/summary.md" >&2
