@@ -85,6 +85,7 @@ class MatmulLayer {
   struct Matmul {
     dnnl::matmul prim;
     dnnl::memory src, dst, scratchpad;
+    std::unordered_map<int, dnnl::memory> args;  // built once: execute() reads it per call
   };
   // Weights of one matmul: W^T [K, 4H] packed, its optional bias and its
   // attributes (int8: zero point and output scales), its primitives per M.
