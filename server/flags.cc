@@ -31,6 +31,11 @@ ABSL_FLAG(int, max_batch, 64, "Most sequences one model advances per step (activ
 ABSL_FLAG(int, max_queue, 256, "Most requests waiting per model; beyond: RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, max_pending_tokens, 256, "Tokens a stream may have unsent before its sequence "
           "pauses until the client reads (slow-reader backpressure).");
+ABSL_FLAG(int, step_join_max_prompt, 64, "While --step-join-min-active or more streams are "
+          "generating, a prompt of at most this many tokens joins the batch through its steps "
+          "(one token per step, no stall for the others) instead of a prefill; 0 = always prefill.");
+ABSL_FLAG(int, step_join_min_active, 8, "Active streams from which short prompts join through "
+          "steps (see --step-join-max-prompt); below it prompts are prefilled.");
 ABSL_FLAG(int, max_prompt_tokens, 4096, "Longest prompt (Score/Embed: context + text).");
 ABSL_FLAG(int, max_tokens_limit, 4096, "Largest GenerateRequest.max_tokens.");
 ABSL_FLAG(int, max_stop_strings, 8, "Most stop strings per request.");
@@ -150,6 +155,8 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, char** argv) {
   config.server.scheduler.max_batch = absl::GetFlag(FLAGS_max_batch);
   config.server.scheduler.max_queue = absl::GetFlag(FLAGS_max_queue);
   config.server.scheduler.max_pending_tokens = absl::GetFlag(FLAGS_max_pending_tokens);
+  config.server.scheduler.step_join_max_prompt = absl::GetFlag(FLAGS_step_join_max_prompt);
+  config.server.scheduler.step_join_min_active = absl::GetFlag(FLAGS_step_join_min_active);
   config.server.limits.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
   config.server.limits.max_tokens_limit = absl::GetFlag(FLAGS_max_tokens_limit);
   config.server.limits.max_stop_strings = absl::GetFlag(FLAGS_max_stop_strings);

@@ -67,6 +67,16 @@ struct SchedulerOptions {
   // sequence pauses (stays in its slot, skips Steps) until the reader drains
   // the queue to half of this. Bounds per-stream memory.
   int max_pending_tokens = 256;
+  // Joining a busy batch through its steps (stall-free batching, as in
+  // Sarathi-Serve): while at least `step_join_min_active` sequences are
+  // generating, a new prompt of at most `step_join_max_prompt` tokens is not
+  // prefilled (which would stall every running stream for the whole
+  // prefill) but fed one token per Step alongside the others, where a row
+  // costs ~1/N of a step. Its first token comes after len(prompt) steps.
+  // Idle or lightly loaded, prompts are prefilled (fastest first token).
+  // step_join_max_prompt = 0 turns this off.
+  int step_join_max_prompt = 64;
+  int step_join_min_active = 8;
 };
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };

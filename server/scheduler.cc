@@ -30,6 +30,12 @@ absl::StatusOr<std::unique_ptr<ModelScheduler>> ModelScheduler::Create(
                      ") and max_pending_tokens (", options.max_pending_tokens,
                      ") must be >= 1"));
   }
+  if (options.step_join_max_prompt < 0 || options.step_join_min_active < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("step_join_max_prompt (", options.step_join_max_prompt,
+                     ") and step_join_min_active (", options.step_join_min_active,
+                     ") must be >= 0"));
+  }
   if (tokenizer->vocab_size() != engine->config().vocab_size) {
     return absl::InvalidArgumentError(
         absl::StrCat("model '", model_name, "': tokenizer has ", tokenizer->vocab_size(),
@@ -205,11 +211,21 @@ void ModelScheduler::Prefill(Batch* batch) {
   const int V = vocab_size_;
   const absl::Time admitted = absl::Now();
   std::vector<std::unique_ptr<Sequence>> fresh;
+  // A busy batch takes short prompts through its steps (see
+  // SchedulerOptions::step_join_max_prompt) instead of stalling for a prefill.
+  const bool busy = static_cast<int>(active_.size()) >= options_.step_join_min_active;
   for (auto& job : batch->generations) {
     observer_->OnAdmitted(static_cast<int>(job->spec.prompt.size()), admitted - job->arrival);
-    fresh.push_back(std::make_unique<Sequence>(std::move(job), tokenizer_, observer_,
-                                               config.num_layers, config.hidden_size, admitted));
+    auto seq = std::make_unique<Sequence>(std::move(job), tokenizer_, observer_,
+                                          config.num_layers, config.hidden_size, admitted);
+    if (busy && static_cast<int>(seq->spec().prompt.size()) <= options_.step_join_max_prompt) {
+      seq->BeginPromptInSteps();
+      active_.push_back(std::move(seq));
+    } else {
+      fresh.push_back(std::move(seq));
+    }
   }
+  if (fresh.empty() && batch->scores.empty() && batch->embeds.empty()) return;
   std::vector<SequenceState> states(batch->scores.size() + batch->embeds.size(),
                                     SequenceState::Zeros(config.num_layers, config.hidden_size));
   std::vector<float> last(fresh.size() * V);
@@ -311,7 +327,7 @@ void ModelScheduler::Step() {
   observer_->OnStep(static_cast<int>(stepping.size()), now - start);
   for (size_t i = 0; i < stepping.size(); ++i) {
     if (status.ok()) {
-      stepping[i]->Consume(&step_logprobs_[i * V], V, now);
+      stepping[i]->StepDone(&step_logprobs_[i * V], V, now);
     } else {
       stepping[i]->Finish(v1::FINISH_REASON_UNSPECIFIED,
                           absl::InternalError(absl::StrCat("step failed: ", status.message())),

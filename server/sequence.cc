@@ -89,6 +89,11 @@ void Sequence::Consume(const float* logprobs, int vocab_size, absl::Time now) {
   Finish(reason, absl::OkStatus(), now, std::move(delta));
 }
 
+void Sequence::StepDone(const float* logprobs, int vocab_size, absl::Time now) {
+  if (prompt_pos_ < prompt_end_ && ++prompt_pos_ < prompt_end_) return;
+  Consume(logprobs, vocab_size, now);
+}
+
 void Sequence::Finish(v1::FinishReason reason, const absl::Status& status, absl::Time now) {
   Finish(reason, status, now, NewDelta());
 }

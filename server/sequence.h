@@ -32,14 +32,24 @@ class Sequence {
   SequenceState* state() { return &state_; }
   GenerationSink* sink() const { return job_->sink; }
   absl::Time deadline() const { return job_->deadline; }
-  // The token to feed to the next Step (the last one sampled).
-  int32_t next_input() const { return last_token_; }
+  // The token to feed to the next Step: the next prompt token while the
+  // prompt is fed through steps (BeginPromptInSteps), then the last sampled.
+  int32_t next_input() const {
+    return prompt_pos_ < prompt_end_ ? job_->spec.prompt[prompt_pos_] : last_token_;
+  }
+  // Feeds the prompt through Steps instead of a prefill: until the last
+  // prompt token has been stepped, StepDone only advances.
+  void BeginPromptInSteps() { prompt_end_ = static_cast<int>(job_->spec.prompt.size()); }
+  bool in_prompt() const { return prompt_pos_ < prompt_end_; }
   bool finished() const { return finished_; }
 
   // Samples the next token from `logprobs` (a [V] row: the prompt's after
   // prefill, then each Step's), sends the new text to the sink and, when the
   // generation is complete (max_tokens or a stop string), finishes it.
   void Consume(const float* logprobs, int vocab_size, absl::Time now);
+  // After a Step fed next_input(): advances through the prompt, or (after
+  // the last prompt token, and for every generated token) Consumes.
+  void StepDone(const float* logprobs, int vocab_size, absl::Time now);
 
   // Ends the generation early: sends the last message with `reason` and ends
   // the RPC with `status`. No-op when already finished.
@@ -66,6 +76,8 @@ class Sequence {
   absl::Time last_token_time_;
   int generated_ = 0;
   int32_t last_token_ = 0;
+  int prompt_pos_ = 0;  // prompt tokens stepped so far (prompt fed through steps)
+  int prompt_end_ = 0;  // prompt length when fed through steps, else 0
   bool finished_ = false;
 };
 

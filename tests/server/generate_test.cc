@@ -82,6 +82,48 @@ TEST(GenerateTest, SixtyFourConcurrentStreamsAllComplete) {
   for (int i = 0; i < kStreams; ++i) EXPECT_EQ(got[i], expected[i]) << "stream " << i;
 }
 
+// Prompts fed through the batch's steps (SchedulerOptions::step_join_*)
+// give what a prefill gives: the same greedy text, the same seeded sample,
+// the same usage. min_active = 0 makes every short prompt join that way; the
+// 80-token prompt (over step_join_max_prompt) is prefilled in the same run.
+TEST(GenerateTest, PromptsJoiningThroughStepsEqualPrefilledOnes) {
+  ServerOptions options = TestOptions();
+  options.scheduler.step_join_min_active = 0;
+  options.scheduler.step_join_max_prompt = 64;
+  TestServer joined(options);
+  TestServer prefilled;  // idle: prefills every prompt
+  const std::vector<std::string> prompts = {"A", "ABCDE", std::string(64, 'B'),
+                                            std::string(80, 'C'), "HIJ"};
+  std::vector<absl::StatusOr<LanguageModelClient::Generation>> got(prompts.size(), absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    threads.emplace_back([&, i] {
+      v1::GenerateRequest request = Request(prompts[i], 30);
+      request.set_temperature(0.0f);
+      got[i] = joined.client->GenerateText(request);
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    ASSERT_TRUE(got[i].ok()) << got[i].status();
+    EXPECT_EQ(got[i]->text, ReferenceGreedy(TinyShape(), prompts[i], 30)) << prompts[i];
+    EXPECT_EQ(got[i]->last.usage().prompt_tokens(), static_cast<int>(prompts[i].size()));
+    EXPECT_EQ(got[i]->last.usage().generated_tokens(), 30);
+    EXPECT_GT(got[i]->last.usage().time_to_first_token().nanos() +
+                  got[i]->last.usage().time_to_first_token().seconds(),
+              0);
+  }
+  v1::GenerateRequest sampled = Request("ABAB", 60);
+  sampled.set_temperature(1.0f);
+  sampled.set_top_k(10);
+  sampled.set_seed(7);
+  auto a = joined.client->GenerateText(sampled);
+  auto b = prefilled.client->GenerateText(sampled);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(a->text, b->text);
+}
+
 TEST(GenerateTest, SeededRequestsReproduceUnderConcurrency) {
   TestServer t;
   auto sampled = [](uint64_t seed) {
