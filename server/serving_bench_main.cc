@@ -33,6 +33,8 @@ ABSL_FLAG(int, streams, 64, "Concurrent client streams (and the engine batch mea
 ABSL_FLAG(int, max_tokens, 256, "Tokens per request.");
 ABSL_FLAG(int, prompt_tokens, 32, "Prompt length.");
 ABSL_FLAG(int, threads, 0, "Engine compute threads (0 = all cores).");
+ABSL_FLAG(int, step_join_max_prompt, lstmserve::SchedulerOptions().step_join_max_prompt,
+          "Server option: longest prompt joining a busy batch through steps (0: always prefill).");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "Length of each measurement.");
 
 namespace lstmserve {
@@ -113,6 +115,7 @@ int Run() {
   ServerOptions options;
   options.listen = "127.0.0.1:0";
   options.scheduler.max_batch = n;
+  options.scheduler.step_join_max_prompt = absl::GetFlag(FLAGS_step_join_max_prompt);
   std::vector<NamedEngine> engines;
   engines.push_back({"bench", Engine(n)});
   auto server = LanguageModelServer::Start(options, std::move(engines));
