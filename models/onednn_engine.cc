@@ -214,7 +214,8 @@ absl::StatusOr<std::unique_ptr<InferenceEngine>> CreateOneDnnEngine(ModelPackage
   RETURN_IF_ERROR(onednn::CheckCpuSupports(options.precision));
   const ModelConfig& config = package.config;
   const int threads = options.threads > 0 ? options.threads : omp_get_num_procs();
-  // Scratchpad per prompt token: about two f32 gate vectors per layer.
+  // Memory per prompt token in a chunk: a layer's input-gate rows (4H f32,
+  // one buffer per layer) plus activations; two gate vectors per layer bound it.
   const size_t bytes_per_token =
       size_t{2} * config.num_layers * 4 * config.hidden_size * sizeof(float);
   const int prompt_tokens = static_cast<int>(

@@ -11,14 +11,15 @@
 // - Step(N) runs one T=1 pass over all N sequences; Prefill runs prompts with
 //   T > 1: all prompts together in chunks of a power-of-two number of steps
 //   (a prompt that ends leaves the group), with the chunk bounded so the
-//   scratchpad stays near 64 MiB. Primitives are created on first use per
-//   (T, N) and cached: the first call at a new N costs ~0.3-0.6 ms extra per
-//   primitive (see bench/engine_bench.cc).
-// - Precisions: f32, bf16 (bf16 weights and h, f32 cell state), int8 (u8
-//   activations, s8 weights with one scale per gate row, shared by the layers
-//   of a primitive; head s8 with one scale per vocabulary column). The
-//   states handed back are f32; at int8 h holds the u8 levels the primitive
-//   produced (bf16 rounds h only where it enters a matmul). A precision this CPU cannot run fails
+//   gate buffers stay near 64 MiB. Matmul primitives are created on first
+//   use per row count (N, or T * N for a prompt's input projection) and
+//   cached: the first Step at a new N costs 1-6 ms once on a char model
+//   (see bench/engine_bench.cc).
+// - Precisions: f32, bf16 (bf16 weights and matmul inputs, f32 gates and
+//   states), int8 (u8 activations, s8 weights with one scale per gate row of
+//   each matrix, zero point and scales applied by oneDNN; head s8 with one
+//   scale per vocabulary column). The states handed back are f32 (h is
+//   rounded to bf16 or u8 only where it enters a matmul). A precision this CPU cannot run fails
 //   at creation with FAILED_PRECONDITION (bf16 needs AVX-512; int8 needs
 //   oneDNN's AVX-512 kernels here).
 // - Threads: EngineOptions.threads (0 = all cores). Debian's oneDNN uses
