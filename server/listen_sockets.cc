@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>

@@ -222,9 +222,9 @@ void LanguageModelServer::Shutdown(absl::Duration grace) {
   // drain's, so the scheduler ends stragglers first (FINISH_REASON_SHUTDOWN).
   std::thread transport;
   if (server_ != nullptr) {
-    const absl::Time bound = (deadline == absl::InfiniteFuture() ? absl::Now() + absl::Hours(24 * 365)
-                                                                 : deadline) +
-                             absl::Seconds(1);
+    const absl::Time bound =
+        (deadline == absl::InfiniteFuture() ? absl::Now() + absl::Hours(24 * 365) : deadline) +
+        absl::Seconds(1);
     transport = std::thread([this, bound] { server_->Shutdown(absl::ToChronoTime(bound)); });
   }
   if (registry_ != nullptr) {  // null when Start failed early
