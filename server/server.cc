@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <exception>
 #include <thread>
 #include <string>
@@ -12,6 +13,7 @@
 #include "absl/synchronization/notification.h"
 #include "models/status_macros.h"
 #include "server/credentials.h"
+#include "server/listen_sockets.h"
 #include "server/status_util.h"
 
 namespace lstmserve {
@@ -178,6 +180,23 @@ absl::Status LanguageModelServer::WarmUp() {
   return absl::OkStatus();
 }
 
+void LanguageModelServer::AgeOutConnections(absl::Time deadline) {
+  const absl::Duration age = options_.network.max_connection_age;
+  if (age == absl::InfiniteDuration() || absl::Now() >= deadline) return;
+  // grpc::Server::Shutdown makes gRPC core cancel (CANCELLED, in a
+  // trailers-only response) every stream that arrives after it, and a proxy
+  // that sent one on a pooled connection just before reading the GOAWAY
+  // cannot retry it. So first close only the listener (a proxy's new
+  // connects are refused and retried elsewhere) and keep serving the open
+  // connections -- calls on them included -- until their connection age has
+  // sent each its GOAWAY (gRPC adds up to 10% jitter) and the proxy closed
+  // them; a stream that races an age GOAWAY is still served.
+  absl::StatusOr<int> stopped = StopAccepting(port_);
+  if (!stopped.ok() || *stopped == 0) return;  // not a TCP port we can stop: GOAWAY at once
+  const absl::Time aged = std::min(deadline, absl::Now() + age * 1.1 + absl::Seconds(1));
+  while (ConnectionCount(port_) > 0 && absl::Now() < aged) absl::SleepFor(absl::Milliseconds(20));
+}
+
 LanguageModelServer::~LanguageModelServer() { Shutdown(absl::ZeroDuration()); }
 
 void LanguageModelServer::Shutdown() { Shutdown(options_.shutdown_grace); }
@@ -186,28 +205,30 @@ void LanguageModelServer::Shutdown(absl::Duration grace) {
   absl::MutexLock lock(&shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
-  // Readiness now answers NOT_SERVING, and requests that still arrive get
-  // UNAVAILABLE.
+  const absl::Time deadline = absl::Now() + grace;  // InfiniteFuture for an infinite grace
+  // Readiness now answers NOT_SERVING.
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus("", false);
     server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
+    AgeOutConnections(deadline);
   }
+  // Requests that still reach the service get UNAVAILABLE.
   if (service_ != nullptr) service_->StartDraining();
-  // Stop accepting at the transport at once: the listening socket closes and
-  // open connections get GOAWAY, so a load balancer's new calls fail to
-  // connect here and are retried on another replica (an answered UNAVAILABLE
-  // would reach the client); streams in flight go on. grpc::Server::Shutdown
+  // Stop accepting at the transport: the listening socket closes and open
+  // connections get GOAWAY, so a load balancer's new calls fail to connect
+  // here and are retried on another replica (an answered UNAVAILABLE would
+  // reach the client); streams in flight go on. grpc::Server::Shutdown
   // blocks until they end, hence its own thread. Its deadline lies past the
   // drain's, so the scheduler ends stragglers first (FINISH_REASON_SHUTDOWN).
   std::thread transport;
   if (server_ != nullptr) {
-    const absl::Duration bound =
-        (grace == absl::InfiniteDuration() ? absl::Hours(24 * 365) : grace) + absl::Seconds(1);
-    const auto deadline = std::chrono::system_clock::now() + absl::ToChronoMilliseconds(bound);
-    transport = std::thread([this, deadline] { server_->Shutdown(deadline); });
+    const absl::Time bound =
+        (deadline == absl::InfiniteFuture() ? absl::Now() + absl::Hours(24 * 365) : deadline) +
+        absl::Seconds(1);
+    transport = std::thread([this, bound] { server_->Shutdown(absl::ToChronoTime(bound)); });
   }
   if (registry_ != nullptr) {  // null when Start failed early
-    registry_->WaitUntilIdle(absl::Now() + grace);
+    registry_->WaitUntilIdle(deadline);
     registry_->StopAll(
         absl::UnavailableError("the server shut down before the request finished"));
   }

@@ -7,8 +7,8 @@
 // a warm-up generation, then SERVING, NOT_SERVING again from the start of
 // Shutdown (the drain); liveness under "lstmserve.v1.Liveness" — SERVING
 // while every model's scheduling loop makes progress (server/liveness.h).
-// A drain also closes the listener and sends GOAWAY at once, so during it
-// only connections already open can still ask.
+// A drain also closes the listener at once, so during it only connections
+// already open can still ask.
 //
 // Transport: options.network (connection age, keepalive, message size);
 // options.security: TLS / mutual TLS and optional bearer-token auth.
@@ -57,16 +57,24 @@ class LanguageModelServer {
   // The bound metrics port; 0 when metrics are off.
   int metrics_port() const { return metrics_port_; }
 
-  // Graceful shutdown: health NOT_SERVING and new requests UNAVAILABLE at
-  // once; in-flight requests may finish for up to `grace` (default:
-  // options.shutdown_grace); whatever still runs then ends with UNAVAILABLE
-  // (FINISH_REASON_SHUTDOWN); the gRPC server stops. Returns when done.
+  // Graceful shutdown: health NOT_SERVING at once. With a connection age
+  // (options.network.max_connection_age) the listener closes first and the
+  // open connections keep serving until each has aged out (GOAWAY) or the
+  // grace ends, whichever is first; then (at once without a connection age)
+  // new requests get UNAVAILABLE, the gRPC server stops accepting and sends
+  // GOAWAY, and in-flight requests may finish until `grace` (default:
+  // options.shutdown_grace) after the call; whatever still runs then ends
+  // with UNAVAILABLE (FINISH_REASON_SHUTDOWN). Returns when done.
   void Shutdown();
   void Shutdown(absl::Duration grace);
 
  private:
   LanguageModelServer() = default;
   absl::Status WarmUp();
+  // The first step of a drain with a connection age: closes the listener and
+  // waits until no connection is left, at most until the ages ran out or
+  // `deadline` (server/listen_sockets.h says why).
+  void AgeOutConnections(absl::Time deadline);
   absl::Status StartTelemetry();
   absl::Status StartExposer();
 

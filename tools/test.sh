@@ -8,13 +8,11 @@
 #        soak      tools/soak.sh            mixed load for SOAK_DURATION (60s)
 #        lb        deploy/test_lb.sh        nginx + 3 replicas under load, SIGTERM/SIGKILL/restart
 #        image     deploy/test_image.sh     builds the container image with podman, runs it
-#      lb and image are not in the default list: test_lb.sh can fail on a rare race
-#      (a call racing a draining replica's GOAWAY on nginx's pooled connection gets
-#      gRPC's CANCELLED; 1 of ~3,300 in one run), and test_image.sh depends on the
-#      podman set-up of the machine; run them with STAGES="lb image" (deploy/README.md).
+#      image is not in the default list: test_image.sh depends on the podman set-up
+#      of the machine; run it with STAGES="image" (deploy/README.md). lb takes ~1 min.
 # Usage: tools/test.sh            (as root or a sudoer, on Debian 12)
 # Env:   BUILD_DIR (default build), JOBS (default nproc), CTEST_ARGS (extra ctest args),
-#        STAGES (default "sanitize fuzz soak"; "" runs only step 1),
+#        STAGES (default "sanitize fuzz soak lb"; "" runs only step 1),
 #        FUZZ_SECONDS (30), SOAK_DURATION (60s)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,7 +36,7 @@ stage_script() {
     *) echo "tools/test.sh: unknown stage '$1'" >&2; return 2 ;;
   esac
 }
-for stage in ${STAGES-sanitize fuzz soak}; do
+for stage in ${STAGES-sanitize fuzz soak lb}; do
   cmd="$(stage_script "$stage")"
   script="${cmd%% *}"
   if [ ! -f "$script" ]; then

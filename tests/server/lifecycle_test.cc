@@ -1,5 +1,7 @@
 // Cancellation and deadlines free the slot; graceful shutdown finishes
-// in-flight streams, turns health NOT_SERVING and refuses new requests.
+// in-flight streams, turns health NOT_SERVING and refuses new requests (with
+// a connection age: new connections, while open ones are served until they
+// age out).
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -147,6 +149,39 @@ TEST(LifecycleTest, GracefulShutdownCompletesInFlightStreams) {
     EXPECT_TRUE(statuses[i].ok()) << statuses[i];
     EXPECT_EQ(texts[i], expected);
   }
+}
+
+// With a connection age, a drain closes only the listener first: calls on
+// connections already open are still served (a proxy may have sent one on a
+// pooled connection just as the drain began, and could not retry an error),
+// new connections are refused, and the gRPC server stops once the open
+// connections have aged out.
+TEST(LifecycleTest, WithAConnectionAgeTheDrainServesOpenConnectionsUntilTheyAgeOut) {
+  ServerOptions o = TestOptions();
+  o.network.max_connection_age = absl::Seconds(3);
+  TestServer t(o);
+  ASSERT_TRUE(t.client->GenerateText(Request("AB", 5)).ok());  // opens the connection
+  std::thread shutdown([&] { t.server->Shutdown(absl::Seconds(60)); });
+  absl::StatusOr<std::string> health;
+  do {
+    health = t.client->Health();
+  } while (health.ok() && *health == "SERVING");
+  ASSERT_TRUE(health.ok()) << health.status();  // asked on the open connection
+  EXPECT_EQ(*health, "NOT_SERVING");
+  auto served = t.client->GenerateText(GreedyRequest("AB", 5));
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ(served->text, ReferenceGreedy(TinyShape(), "AB", 5));
+  grpc::ChannelArguments own_connection;  // not the shared subchannel of t.client
+  own_connection.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  LanguageModelClient fresh(grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", t.server->port()),
+                                                      grpc::InsecureChannelCredentials(),
+                                                      own_connection));
+  absl::Status refused = fresh.GenerateText(Request("AB", 5)).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("Connection refused"));
+  shutdown.join();  // after the connection's GOAWAY (~3 s), long before the 60 s grace
+  absl::Status after = t.client->GenerateText(Request("AB", 5)).status();
+  EXPECT_EQ(after.code(), absl::StatusCode::kUnavailable) << after;
 }
 
 TEST(LifecycleTest, StreamsStillRunningAfterTheGracePeriodEndUnavailable) {
