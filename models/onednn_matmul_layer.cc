@@ -8,10 +8,11 @@ namespace lstmserve::onednn {
 namespace {
 
 using md = dnnl::memory::desc;
-// Fewer sequences than these run the cell, and the state copies, on the
-// calling thread: waking the OpenMP team (a few µs per region) costs more
-// than the work (the cell: ~0.6 µs per sequence at H = 512 with AVX-512).
-constexpr int kParallelCells = 32;
+// Fewer sequences than these run the cell (with the encoding of h, ~1.3 µs
+// per sequence at H = 512), and the state copies (memcpy), on the calling
+// thread: waking the OpenMP team costs a few µs per region. Measured on
+// char 3x512 int8 at batch 8: a 32 threshold cost 8% of the step.
+constexpr int kParallelCells = 8;
 constexpr int kParallelCopies = 64;
 // Beyond this many cached primitives per matmul the cache is cleared (a
 // server sees at most max_batch step shapes plus a few prompt shapes).
