@@ -39,43 +39,16 @@ import argparse
 import inspect
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 
-SHAPES = {  # name: (V, E, H, L); keep in sync with engine_bench.cc and pytorch_decode.py
-    "char3x512": (65, 512, 512, 3),
-    "word2x650": (10000, 650, 650, 2),
-    "big4x1024": (32000, 1024, 1024, 4),
-}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The shapes and the timing method are pytorch_decode.py's (which imports torch only in main()).
+from pytorch_decode import SHAPES, rss_mb, time_per_call  # noqa: E402
+
 OPSET = 17
 INPUTS = ("tokens", "h0", "c0")
 OUTPUTS = ("logprobs", "h1", "c1")
-
-
-def rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
-
-
-def time_per_call(fn, reps, min_time):
-    fn()
-    runs = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        n = 0
-        while True:
-            fn()
-            n += 1
-            elapsed = time.perf_counter() - t0
-            if elapsed >= min_time and n >= 2:
-                break
-        runs.append(elapsed / n)
-    return statistics.median(runs)
 
 
 # ---- Export (torch only) ------------------------------------------------------------------

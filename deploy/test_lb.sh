@@ -139,62 +139,9 @@ for n in 1 2 3; do launch_replica "$n" 0; done
 for n in 1 2 3; do await_replica "$n"; done
 say "replicas on ports ${port[1]} ${port[2]} ${port[3]} (metrics ${metrics_port[1]} ${metrics_port[2]} ${metrics_port[3]}), up in $((SECONDS - t_setup)) s"
 
-mkdir -p "$work/nginx"
-user_line=""
-[ "$(id -u)" -ne 0 ] || user_line="user $(id -un) $(id -gn);"  # workers stay this user
-write_nginx_conf() {
-  cat >"$work/nginx.conf" <<CONF
-$user_line
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx-error.log notice;
-events { worker_connections 1024; }
-http {
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  # end time, duration, replica(s) tried, HTTP status, grpc-status (trailer; header when trailers-only)
-  log_format calls '\$msec \$request_time \$upstream_addr \$status '
-                   '\$upstream_trailer_grpc_status \$upstream_http_grpc_status';
-  access_log $work/nginx-access.log calls;
-  upstream lstmserve {
-    server 127.0.0.1:${port[1]} max_fails=1 fail_timeout=${fail_timeout}s;
-    server 127.0.0.1:${port[2]} max_fails=1 fail_timeout=${fail_timeout}s;
-    server 127.0.0.1:${port[3]} max_fails=1 fail_timeout=${fail_timeout}s;
-    keepalive 32;
-    keepalive_timeout 60s;
-  }
-  server {
-    listen 127.0.0.1:$1 http2;
-    include $root/deploy/nginx/lstmserve-grpc.conf;
-  }
-}
-CONF
-}
-lb_port=""
-for attempt in 1 2 3 4 5 6 7 8; do
-  candidate=$((20000 + RANDOM % 40000))
-  write_nginx_conf "$candidate"
-  "$nginx_bin" -p "$work/nginx" -e "$work/nginx-error.log" -c "$work/nginx.conf" \
-    -g 'daemon off;' 2>>"$work/nginx-error.log" &
-  nginx_pid=$!
-  for _ in $(seq 50); do
-    if ! kill -0 "$nginx_pid" 2>/dev/null; then break; fi
-    if "$lstmctl" health --server "127.0.0.1:$candidate" --timeout 1s >/dev/null 2>&1; then
-      lb_port=$candidate
-      break 2
-    fi
-    sleep 0.1
-  done
-  kill -TERM "$nginx_pid" 2>/dev/null || true
-  wait "$nginx_pid" 2>/dev/null || true
-  nginx_pid=""
-  grep -q 'Address already in use' "$work/nginx-error.log" ||
-    { cat "$work/nginx-error.log" >&2; die "nginx did not start"; }
-done
-[ -n "$lb_port" ] || die "no free port for nginx after 8 tries"
+# shellcheck source=deploy/lb_nginx.sh
+source "$root/deploy/lb_nginx.sh"
+start_lb_nginx "$root/deploy/nginx/lstmserve-grpc.conf" notice
 say "nginx $("$nginx_bin" -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$lb_port (pid $nginx_pid)"
 
 # ---- load and events ------------------------------------------------------------
