@@ -184,14 +184,19 @@ void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
   h_gates_.Reserve(static_cast<size_t>(N) * G * sizeof(float));
   float* h_gates = reinterpret_cast<float*>(h_gates_.data());
   if (!f32) h_src_.Reserve(static_cast<size_t>(N) * H * esize);
-  bool encoded = false;  // h_src_ already holds h_ encoded (the last step's output)
 
   for (int t = 0; t < T; ++t) {
     // [N, 4H] = h [N, H] · W_hh^T [H, 4H]
     const void* h_src = h_.data();
     if (!f32) {
-      if (!encoded) EncodeActivations(format_, h_.data(), N * H, h_src_.data());
-      h_src = h_src_.data();
+      // bf16/int8: the matmul reads h in the activation type -- the last
+      // step's output rows, [N, H] in `out`; before the first step, encoded.
+      if (t == 0) {
+        EncodeActivations(format_, h_.data(), N * H, h_src_.data());
+        h_src = h_src_.data();
+      } else {
+        h_src = out + static_cast<size_t>(t - 1) * N * H * esize;
+      }
     }
     Run(&recurrent_, N, h_src, h_gates, scratchpad, stream);
     uint8_t* out_t = out + static_cast<size_t>(t) * N * H * esize;
@@ -203,9 +208,7 @@ void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
       LstmCell(x, h_gates + n * G, H, c_.data() + n * H, h);
       uint8_t* out_row = out_t + n * H * esize;
       EncodeActivations(format_, h, H, out_row);
-      if (!f32) std::memcpy(h_src_.data() + n * H * esize, out_row, H * esize);
     }
-    encoded = !f32;
   }
 
 #pragma omp parallel for schedule(static) if (N >= kParallelCopies)

@@ -118,7 +118,7 @@ class MatmulLayer {
   int primitives_created_ = 0;
   AlignedBuffer x_gates_;     // [T, N, 4H] f32: input part of the gates
   AlignedBuffer h_gates_;     // [N, 4H] f32: h · W_hh^T
-  AlignedBuffer h_src_;       // [N, H] h in the activation type (bf16 only)
+  AlignedBuffer h_src_;       // [N, H] the start h in the activation type (bf16, int8)
   std::vector<float> h_, c_;  // [N, H] the state while stepping
 };
 
