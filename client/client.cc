@@ -28,6 +28,7 @@ void LanguageModelClient::Configure(const CallOptions& options,
                           absl::ToChronoNanoseconds(options.timeout));
   }
   if (!authorization_.empty()) context->AddMetadata("authorization", authorization_);
+  if (!options.request_id.empty()) context->AddMetadata("x-request-id", options.request_id);
 }
 
 absl::StatusOr<std::unique_ptr<LanguageModelClient>> LanguageModelClient::Connect(

@@ -23,6 +23,9 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 struct CallOptions {
   // Per-call deadline from the start of the call; infinite = none.
   absl::Duration timeout = absl::InfiniteDuration();
+  // Sent as `x-request-id` metadata when not empty, so a proxy's access log
+  // (nginx: $http_x_request_id) can be matched to the client's view of a call.
+  std::string request_id;
 };
 
 // How to reach a server that uses TLS, mutual TLS or bearer tokens.

@@ -6,7 +6,9 @@
 // Reports requests/s, generated tokens/s and p50/p90/p99 of time to first
 // token, inter-token latency and request latency; --json for machines.
 // --requests_out FILE writes one line per request (start, end, status,
-// messages received) so a test can tell which requests failed when.
+// messages received, request ID) so a test can tell which requests failed
+// when; every request carries a unique `x-request-id` (--request_id_prefix
+// plus stream and sequence numbers) that a proxy can log.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -38,7 +40,9 @@ ABSL_FLAG(int, channels, 4, "gRPC channels (connections) the streams share.");
 ABSL_FLAG(bool, json, false, "Print one JSON object instead of a table.");
 ABSL_FLAG(std::string, requests_out, "", "Write one tab-separated line per request to this "
           "file: start and end (Unix seconds), status code, messages received, tokens, "
-          "status message.");
+          "status message, request ID.");
+ABSL_FLAG(std::string, request_id_prefix, "lstmbench",
+          "Each request is sent with x-request-id PREFIX-STREAM-N (unique within the run).");
 
 namespace lstmserve {
 namespace {
@@ -49,6 +53,7 @@ struct RequestTrace {
   absl::Status status;
   int messages = 0;  // response messages received before the end
   int64_t tokens = 0;
+  std::string request_id;
 };
 
 struct Results {
@@ -112,7 +117,7 @@ void RunOne(LanguageModelClient& client, const v1::GenerateRequest& request,
     results->messages.emplace(code, std::string(status.message()));
   }
   if (!absl::GetFlag(FLAGS_requests_out).empty()) {
-    results->traces.push_back({start, absl::Now(), status, messages, tokens});
+    results->traces.push_back({start, absl::Now(), status, messages, tokens, call.request_id});
   }
 }
 
@@ -125,10 +130,10 @@ bool WriteTraces(std::vector<RequestTrace> traces, const std::string& path) {
     std::string message(t.status.message());
     std::replace(message.begin(), message.end(), '\t', ' ');
     std::replace(message.begin(), message.end(), '\n', ' ');
-    out << absl::StrFormat("%.6f\t%.6f\t%s\t%d\t%d\t%s\n", absl::ToUnixMicros(t.start) * 1e-6,
-                           absl::ToUnixMicros(t.end) * 1e-6,
+    out << absl::StrFormat("%.6f\t%.6f\t%s\t%d\t%d\t%s\t%s\n",
+                           absl::ToUnixMicros(t.start) * 1e-6, absl::ToUnixMicros(t.end) * 1e-6,
                            absl::StatusCodeToString(t.status.code()), t.messages, t.tokens,
-                           message);
+                           message, t.request_id);
   }
   out.close();
   if (!out) std::cerr << "lstmbench: cannot write " << path << "\n";
@@ -194,6 +199,7 @@ int Run() {
   call.timeout = absl::GetFlag(FLAGS_timeout);
   const absl::Duration duration = absl::GetFlag(FLAGS_duration);
   const double rate = absl::GetFlag(FLAGS_rate);
+  const std::string prefix = absl::GetFlag(FLAGS_request_id_prefix);
 
   Results total;
   absl::Mutex mu;
@@ -208,7 +214,11 @@ int Run() {
       threads.emplace_back([&, i] {
         Results mine;
         LanguageModelClient& client = *clients[i % clients.size()];
-        while (absl::Now() < end) RunOne(client, request, call, &mine);
+        CallOptions mine_call = call;
+        for (int64_t seq = 0; absl::Now() < end; ++seq) {
+          mine_call.request_id = absl::StrFormat("%s-%d-%d", prefix, i, seq);
+          RunOne(client, request, mine_call, &mine);
+        }
         absl::MutexLock lock(&mu);
         total.Merge(mine);
       });
@@ -221,7 +231,9 @@ int Run() {
       absl::SleepFor(next - absl::Now());
       threads.emplace_back([&, i] {
         Results mine;
-        RunOne(*clients[i % clients.size()], request, call, &mine);
+        CallOptions mine_call = call;
+        mine_call.request_id = absl::StrFormat("%s-0-%d", prefix, i);
+        RunOne(*clients[i % clients.size()], request, mine_call, &mine);
         absl::MutexLock lock(&mu);
         total.Merge(mine);
       });

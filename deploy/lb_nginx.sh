@@ -5,8 +5,9 @@
 # start_lb_nginx PROXY_CONF ERROR_LOG_LEVEL
 #   Needs: $work, ${port[1..3]}, $fail_timeout, $nginx_bin, $lstmctl, die().
 #   Sets:  $nginx_pid, $lb_port. Writes $work/nginx.conf and, in $work,
-#          nginx-error.log and nginx-access.log (one line per call: end time,
-#          duration, replica(s) tried, HTTP status, grpc-status trailer/header).
+#          nginx-error.log and nginx-access.log (one line per call: the
+#          client's x-request-id, end time, duration, replica(s) tried, HTTP
+#          status, grpc-status trailer/header).
 start_lb_nginx() {
   local proxy_conf="$1" level="$2" user_line="" candidate attempt
   mkdir -p "$work/nginx"
@@ -26,7 +27,7 @@ http {
   fastcgi_temp_path $work/nginx/fastcgi;
   uwsgi_temp_path $work/nginx/uwsgi;
   scgi_temp_path $work/nginx/scgi;
-  log_format calls '\$msec \$request_time \$upstream_addr \$status '
+  log_format calls '\$http_x_request_id \$msec \$request_time \$upstream_addr \$status '
                    '\$upstream_trailer_grpc_status \$upstream_http_grpc_status';
   access_log $work/nginx-access.log calls;
   upstream lstmserve {

@@ -8,7 +8,7 @@
 #         then it is restarted;
 #   (b)   SIGKILL replica 2 (while 12 long generations also stream through
 #         nginx, so some are surely on it): only the calls nginx had on it fail
-#         (matched against nginx's access log), each failure is UNAVAILABLE
+#         (matched by request ID against nginx's access log), each failure is UNAVAILABLE
 #         (no response yet: nginx's 502 as grpc-status 14) or, for a stream
 #         already streaming, the INTERNAL "RST_STREAM with error code 2" that
 #         nginx's reset becomes (see deploy/README.md); a client connected to
@@ -146,7 +146,8 @@ say "nginx $("$nginx_bin" -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$lb_port (pid $
 
 # ---- load and events ------------------------------------------------------------
 "$lstmbench" --server "127.0.0.1:$lb_port" "${bench_flags[@]}" --concurrency "$concurrency" \
-  --duration "${duration}s" --requests_out "$work/calls.tsv" >"$work/bench.out" 2>&1 &
+  --duration "${duration}s" --request_id_prefix main --requests_out "$work/calls.tsv" \
+  >"$work/bench.out" 2>&1 &
 bench_pid=$!
 t0="$(now)"
 at() { awk -v t0="$t0" -v f="$1" -v d="$duration" 'BEGIN { printf "%.3f", t0 + f * d }'; }
@@ -172,11 +173,11 @@ t_back1="$(now)"
 # streams long generations from it.
 sleep_until "$(at 0.45)"
 "$lstmbench" --server "127.0.0.1:$lb_port" --model shakespeare --max_tokens 4000 \
-  --concurrency 12 --duration 2s --timeout 30s --requests_out "$work/long.tsv" \
+  --concurrency 12 --duration 2s --timeout 30s --request_id_prefix long --requests_out "$work/long.tsv" \
   >"$work/long.out" 2>&1 &
 long_pid=$!
 "$lstmbench" --server "127.0.0.1:${port[2]}" --model shakespeare --max_tokens 4000 \
-  --concurrency 4 --duration 2s --timeout 30s --requests_out "$work/direct.tsv" \
+  --concurrency 4 --duration 2s --timeout 30s --request_id_prefix direct --requests_out "$work/direct.tsv" \
   >"$work/direct.out" 2>&1 &
 direct_pid=$!
 sleep 1.5
@@ -244,17 +245,26 @@ cut_calls="$(grep -c '^cut' "$work/failed.tsv" || true)"
 cut_unavailable="$(awk -F'\t' '$1 == "cut" && $4 == "UNAVAILABLE" && $5 == 0' "$work/failed.tsv" | wc -l)"
 cut_reset="$(awk -F'\t' '$1 == "cut" && $4 == "INTERNAL" && $5 > 0 &&
   $7 ~ /RST_STREAM with error code 2/' "$work/failed.tsv" | wc -l)"
-# nginx's view: calls it had on replica 2 at the kill that did not end with grpc-status 0.
-on_killed="$(awk -v k0="$t_kill_from" -v k="$t_kill" -v w="$window" -v b="127.0.0.1:${port[2]}" '{
-    n = split($0, f, " "); end = f[1]; start = f[1] - f[2]
-    addr = $0; sub(/^[^ ]+ [^ ]+ /, "", addr); sub(/ [0-9]+ [^ ]+ [^ ]+$/, "", addr)
-    m = split(addr, a, ", "); last = a[m]
-    if (last == b && start < k && end >= k0 - 0.002 && end <= k + w && f[n - 1] != "0" && f[n] != "0") c++
-  } END { print c + 0 }' "$work/nginx-access.log")"
+tab="$(printf '\t')"
+# nginx's view, matched by request ID (lstmbench sends x-request-id, nginx
+# logs it): the calls it last sent to replica 2 that did not end with
+# grpc-status 0. Log line: id end duration addr[, addr...] status trailer header.
+awk -v b="127.0.0.1:${port[2]}" '{
+    addr = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ /, "", addr); sub(/ [^ ]+ [^ ]+ [^ ]+$/, "", addr)
+    m = split(addr, a, /, | : /)
+    if (a[m] == b && $(NF - 1) != "0" && $NF != "0") print $1 "\t" $0 }' \
+  "$work/nginx-access.log" | LC_ALL=C sort -t "$tab" -k1,1 >"$work/nginx-failed.tsv"
+awk -F'\t' '$1 == "cut" { print $8 "\t" $0 }' "$work/failed.tsv" | LC_ALL=C sort -t "$tab" -k1,1 >"$work/cut.tsv"
+on_killed="$(wc -l <"$work/nginx-failed.tsv")"
+only_client="$(LC_ALL=C join -t "$tab" -v 1 "$work/cut.tsv" "$work/nginx-failed.tsv")"
+only_nginx="$(LC_ALL=C join -t "$tab" -v 2 "$work/cut.tsv" "$work/nginx-failed.tsv")"
 say "(b) SIGKILL: nginx had $on_killed unfinished calls on replica 2; the client saw $cut_calls fail\
  ($cut_unavailable UNAVAILABLE before any response, $cut_reset INTERNAL 'RST_STREAM with error code 2' mid-stream)"
 check "other == 0" "(b) SIGKILL: calls failed in the whole run other than those in flight at the kill: $other (want 0)"
-check "cut_calls >= 1 && cut_calls == on_killed" "(b) SIGKILL: the failed calls ($cut_calls) are the ones nginx had on replica 2 ($on_killed), at least 1"
+check "cut_calls >= 1 && cut_calls == on_killed && ${#only_client} == 0 && ${#only_nginx} == 0" \
+  "(b) SIGKILL: the failed calls ($cut_calls) are the ones nginx had on replica 2 ($on_killed), by request ID, at least 1"
+[ -z "$only_client" ] || { say "  failed at the client, not unfinished on replica 2 in nginx's log:"; echo "$only_client" | sed 's/^/    /'; }
+[ -z "$only_nginx" ] || { say "  unfinished on replica 2 in nginx's log, not failed at the client:"; echo "$only_nginx" | sed 's/^/    /'; }
 check "cut_calls == cut_unavailable + cut_reset" "(b) SIGKILL: each failure is UNAVAILABLE before the first response or nginx's mid-stream reset"
 read -r after_calls after_failed < <(awk -F'\t' -v k="$t_kill" \
   '$1 > k { n++; if ($3 != "OK") f++ } END { print n + 0, f + 0 }' "$work/all.tsv")
