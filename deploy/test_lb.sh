@@ -247,12 +247,13 @@ cut_reset="$(awk -F'\t' '$1 == "cut" && $4 == "INTERNAL" && $5 > 0 &&
   $7 ~ /RST_STREAM with error code 2/' "$work/failed.tsv" | wc -l)"
 tab="$(printf '\t')"
 # nginx's view, matched by request ID (lstmbench sends x-request-id, nginx
-# logs it): the calls it last sent to replica 2 that did not end with
-# grpc-status 0. Log line: id end duration addr[, addr...] status trailer header.
+# logs it): the calls it sent to replica 2 (on any attempt) that did not end
+# with grpc-status 0. Log line: id end duration addr[, addr...] status trailer header.
 awk -v b="127.0.0.1:${port[2]}" '{
     addr = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ /, "", addr); sub(/ [^ ]+ [^ ]+ [^ ]+$/, "", addr)
-    m = split(addr, a, /, | : /)
-    if (a[m] == b && $(NF - 1) != "0" && $NF != "0") print $1 "\t" $0 }' \
+    m = split(addr, a, /, | : /); on = 0
+    for (i = 1; i <= m; i++) if (a[i] == b) on = 1
+    if (on && $(NF - 1) != "0" && $NF != "0") print $1 "\t" $0 }' \
   "$work/nginx-access.log" | LC_ALL=C sort -t "$tab" -k1,1 >"$work/nginx-failed.tsv"
 awk -F'\t' '$1 == "cut" { print $8 "\t" $0 }' "$work/failed.tsv" | LC_ALL=C sort -t "$tab" -k1,1 >"$work/cut.tsv"
 on_killed="$(wc -l <"$work/nginx-failed.tsv")"
