@@ -26,11 +26,23 @@ absl::Time Deadline(const grpc::CallbackServerContext& context, absl::Time arriv
   return absl::FromChrono(deadline);
 }
 
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
-                                    const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+// The request ID the client gave: the request's `request_id` field, else its
+// `x-request-id` metadata (what proxies and tracing middleware set); empty
+// when it gave neither. A metadata ID over kMaxRequestIdBytes is
+// INVALID_ARGUMENT, like the field (the field's length is checked with the
+// rest of the request).
+absl::StatusOr<std::string> ClientRequestId(const grpc::CallbackServerContext& context,
+                                            const std::string& field) {
+  if (!field.empty()) return field;
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find("x-request-id");
+  if (it == metadata.end()) return std::string();
+  if (it->second.size() > kMaxRequestIdBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "x-request-id metadata is %d bytes; the limit is %d", it->second.size(),
+        kMaxRequestIdBytes));
+  }
+  return std::string(it->second.data(), it->second.size());
 }
 
 }  // namespace
@@ -81,16 +93,18 @@ void LanguageModelService::FinishUnary(grpc::ServerUnaryReactor* reactor, Reques
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* LanguageModelService::Generate(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
-  RequestRecord record = NewRecord(*context, "Generate", request->request_id());
+  const absl::StatusOr<std::string> client_id = ClientRequestId(*context, request->request_id());
+  RequestRecord record =
+      NewRecord(*context, "Generate", client_id.ok() ? *client_id : request->request_id());
   const absl::Time arrival = record.start;
   auto model = Admit(*context, request->model());
-  if (!model.ok()) {
+  if (!model.ok() || !client_id.ok()) {
     auto* reactor = new GenerateReactor(nullptr, observer_, std::move(record));
-    reactor->Reject(model.status());
+    reactor->Reject(model.ok() ? client_id.status() : model.status());
     return reactor;
   }
   record.model = (*model)->name;
-  record.request_id = RequestId(request->request_id());
+  record.request_id = RequestId(*client_id);
   const std::string request_id = record.request_id;
   auto* reactor = new GenerateReactor((*model)->scheduler.get(), observer_, std::move(record),
                                       &write_dispatcher_);
@@ -112,11 +126,13 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* LanguageModelService::Generate(
 grpc::ServerUnaryReactor* LanguageModelService::Score(grpc::CallbackServerContext* context,
                                                       const v1::ScoreRequest* request,
                                                       v1::ScoreResponse* response) {
-  RequestRecord record = NewRecord(*context, "Score", request->request_id());
+  const absl::StatusOr<std::string> client_id = ClientRequestId(*context, request->request_id());
+  RequestRecord record =
+      NewRecord(*context, "Score", client_id.ok() ? *client_id : request->request_id());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto model = Admit(*context, request->model());
-  if (!model.ok()) {
-    FinishUnary(reactor, record, model.status());
+  if (!model.ok() || !client_id.ok()) {
+    FinishUnary(reactor, record, model.ok() ? client_id.status() : model.status());
     return reactor;
   }
   record.model = (*model)->name;
@@ -125,7 +141,7 @@ grpc::ServerUnaryReactor* LanguageModelService::Score(grpc::CallbackServerContex
     FinishUnary(reactor, record, input.status());
     return reactor;
   }
-  response->set_request_id(RequestId(request->request_id()));
+  response->set_request_id(RequestId(*client_id));
   record.request_id = response->request_id();
   record.prompt_tokens = static_cast<int>(input->tokens.size());
   absl::Status submitted = (*model)->scheduler->SubmitScore(
@@ -147,11 +163,13 @@ grpc::ServerUnaryReactor* LanguageModelService::Score(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* LanguageModelService::Embed(grpc::CallbackServerContext* context,
                                                       const v1::EmbedRequest* request,
                                                       v1::EmbedResponse* response) {
-  RequestRecord record = NewRecord(*context, "Embed", request->request_id());
+  const absl::StatusOr<std::string> client_id = ClientRequestId(*context, request->request_id());
+  RequestRecord record =
+      NewRecord(*context, "Embed", client_id.ok() ? *client_id : request->request_id());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto model = Admit(*context, request->model());
-  if (!model.ok()) {
-    FinishUnary(reactor, record, model.status());
+  if (!model.ok() || !client_id.ok()) {
+    FinishUnary(reactor, record, model.ok() ? client_id.status() : model.status());
     return reactor;
   }
   record.model = (*model)->name;
@@ -160,7 +178,7 @@ grpc::ServerUnaryReactor* LanguageModelService::Embed(grpc::CallbackServerContex
     FinishUnary(reactor, record, tokens.status());
     return reactor;
   }
-  response->set_request_id(RequestId(request->request_id()));
+  response->set_request_id(RequestId(*client_id));
   response->set_tokens(static_cast<int32_t>(tokens->size()));
   record.request_id = response->request_id();
   record.prompt_tokens = static_cast<int>(tokens->size());

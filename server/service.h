@@ -49,7 +49,8 @@ class LanguageModelService final : public v1::LanguageModelService::CallbackServ
                                        v1::ListModelsResponse* response) override;
 
  private:
-  // The request id to use: the client's, or a new unique one.
+  // The request id to use: the client's (field or x-request-id metadata), or
+  // a new unique one.
   std::string RequestId(const std::string& from_client);
   // The model, or UNAUTHENTICATED / UNAVAILABLE (draining) / NOT_FOUND.
   absl::StatusOr<ModelRegistry::Model*> Admit(const grpc::CallbackServerContext& context,
