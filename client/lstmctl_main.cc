@@ -17,6 +17,8 @@
 
 ABSL_FLAG(std::string, server, "localhost:50051", "lstmserve address HOST:PORT.");
 ABSL_FLAG(absl::Duration, timeout, absl::InfiniteDuration(), "Deadline for the call (e.g. 30s).");
+ABSL_FLAG(std::string, request_id, "", "generate/score/embed: sent as x-request-id; the "
+          "server echoes it and writes it to its request log (empty = the server picks one).");
 ABSL_FLAG(std::string, model, "", "Model name (see `lstmctl models`).");
 ABSL_FLAG(std::string, prompt, "", "generate: the text to continue.");
 ABSL_FLAG(std::string, text, "", "score/embed: the text.");
@@ -109,6 +111,7 @@ int Run(const std::string& command) {
   LanguageModelClient& client = **connected;
   CallOptions call;
   call.timeout = absl::GetFlag(FLAGS_timeout);
+  call.request_id = absl::GetFlag(FLAGS_request_id);
   if (command == "generate") return Generate(client, call);
   if (command == "score") {
     v1::ScoreRequest r;
