@@ -132,4 +132,11 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text,
   return config;
 }
 
+int64_t ParameterCount(const ModelConfig& c) {
+  const int64_t V = c.vocab_size, E = c.embedding_dim, H = c.hidden_size;
+  int64_t n = V * E + V * H + V;  // embedding, head
+  for (int l = 0; l < c.num_layers; ++l) n += 4 * H * ((l == 0 ? E : H) + H) + 8 * H;
+  return n;
+}
+
 }  // namespace lstmserve

@@ -40,6 +40,10 @@ inline constexpr int kMaxWidth = 1 << 16;  // embedding_dim, hidden_size
 inline constexpr int kMaxLayers = 64;
 inline constexpr int64_t kMaxConfigBytes = 16 << 20;
 
+// Scalar parameters of a model of this shape: embedding [V, E], per layer
+// w_ih [4H, In] + w_hh [4H, H] + two biases [4H], head [V, H] + [V].
+int64_t ParameterCount(const ModelConfig& config);
+
 // Parses and validates config.json text. `source` names the file in errors.
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text,
                                              absl::string_view source);

@@ -7,64 +7,84 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "server/options.h"
 
-ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC listen address HOST:PORT (port 0: any).");
+namespace {
+// The defaults of every flag come from the options structs (one place).
+const lstmserve::ServerOptions kServer;
+const lstmserve::ModelLoadOptions kLoading;
+}  // namespace
+
+ABSL_FLAG(std::string, listen, kServer.listen, "gRPC listen address HOST:PORT (port 0: any).");
 ABSL_FLAG(std::vector<std::string>, model, {},
-          "Model to serve as NAME=DIR (a model package directory). Repeat the flag or "
-          "separate with commas to serve several models.");
+          "Model to serve as NAME=DIR (a model package directory), as version 1, never "
+          "reloaded. Repeat the flag or separate with commas to serve several models.");
+ABSL_FLAG(std::string, model_repository, kServer.repository.directory,
+          "Versioned model repository DIR: DIR/NAME/VERSION/ holds a model package (VERSION a "
+          "positive integer); each model's highest valid version serves. Rescanned on SIGHUP "
+          "and every --repository-poll-interval: a new version is loaded and warmed up, then "
+          "swapped in while running requests finish on the old one. Publish a version "
+          "atomically: write it elsewhere in the same file system, then rename it into place.");
+ABSL_FLAG(absl::Duration, repository_poll_interval, kServer.repository.poll_interval,
+          "Rescan --model-repository this often (0: only on SIGHUP).");
+ABSL_FLAG(int, keep_versions, kServer.repository.keep_versions,
+          "Keep the N newest versions of each repository model loaded and pinnable "
+          "(model_version in requests); one more may be resident while an old version "
+          "finishes its requests.");
 ABSL_FLAG(std::string, metrics_listen, "", "Serve Prometheus metrics at http://HOST:PORT/metrics "
           "(e.g. 0.0.0.0:9464; port 0: any free port, printed at start-up). Empty: no metrics.");
-ABSL_FLAG(bool, metrics, true, "Record metrics. --metrics=false records nothing and serves no "
+ABSL_FLAG(bool, metrics, kServer.telemetry.metrics, "Record metrics. --metrics=false records nothing and serves no "
           "/metrics even with --metrics-listen (to measure what recording costs).");
 ABSL_FLAG(std::string, request_log, "stderr", "Where to write one JSON line per finished "
           "request: stderr (or -), a file path (appended), or none.");
 ABSL_FLAG(std::string, log_level, "info", "Request log level: debug, info (every request), "
           "warning (only failed requests), error (only server-side failures).");
-ABSL_FLAG(std::string, engine, "onednn", "Inference engine: onednn or reference. If it cannot "
+ABSL_FLAG(std::string, engine, lstmserve::EngineKindName(kLoading.kind), "Inference engine: onednn or reference. If it cannot "
           "be created the server exits with the error (no silent fallback).");
-ABSL_FLAG(std::string, precision, "f32", "Engine precision: f32, bf16 or int8 (onednn only).");
-ABSL_FLAG(int, threads, 0, "Compute threads per engine; 0 = all cores (with several models: "
+ABSL_FLAG(std::string, precision, lstmserve::PrecisionName(kLoading.engine.precision), "Engine precision: f32, bf16 or int8 (onednn only).");
+ABSL_FLAG(int, threads, kLoading.engine.threads, "Compute threads per engine; 0 = all cores (with several models: "
           "cores / models each).");
-ABSL_FLAG(int, max_batch, 64, "Most sequences one model advances per step (active streams).");
-ABSL_FLAG(int, max_queue, 256, "Most requests waiting per model; beyond: RESOURCE_EXHAUSTED.");
-ABSL_FLAG(int, max_pending_tokens, 256, "Tokens a stream may have unsent before its sequence "
+ABSL_FLAG(int, max_batch, kServer.scheduler.max_batch, "Most sequences one model advances per step (active streams).");
+ABSL_FLAG(int, max_queue, kServer.scheduler.max_queue, "Most requests waiting per model; beyond: RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_pending_tokens, kServer.scheduler.max_pending_tokens, "Tokens a stream may have unsent before its sequence "
           "pauses until the client reads (slow-reader backpressure).");
-ABSL_FLAG(int, step_join_max_prompt, 64, "While --step-join-min-active or more streams are "
+ABSL_FLAG(int, step_join_max_prompt, kServer.scheduler.step_join_max_prompt, "While --step-join-min-active or more streams are "
           "generating, a prompt of at most this many tokens joins the batch through its steps "
           "(one token per step, no stall for the others) instead of a prefill; 0 = always prefill.");
-ABSL_FLAG(int, step_join_min_active, 8, "Active streams from which short prompts join through "
+ABSL_FLAG(int, step_join_min_active, kServer.scheduler.step_join_min_active, "Active streams from which short prompts join through "
           "steps (see --step-join-max-prompt); below it prompts are prefilled.");
-ABSL_FLAG(int, max_prompt_tokens, 4096, "Longest prompt (Score/Embed: context + text).");
-ABSL_FLAG(int, max_tokens_limit, 4096, "Largest GenerateRequest.max_tokens.");
-ABSL_FLAG(int, max_stop_strings, 8, "Most stop strings per request.");
-ABSL_FLAG(int, max_stop_length, 64, "Longest stop string in bytes.");
-ABSL_FLAG(absl::Duration, default_deadline, absl::Minutes(10), "Deadline of a Generate call "
+ABSL_FLAG(int, max_prompt_tokens, kServer.limits.max_prompt_tokens, "Longest prompt (Score/Embed: context + text).");
+ABSL_FLAG(int, max_tokens_limit, kServer.limits.max_tokens_limit, "Largest GenerateRequest.max_tokens.");
+ABSL_FLAG(int, max_stop_strings, kServer.limits.max_stop_strings, "Most stop strings per request.");
+ABSL_FLAG(int, max_stop_length, kServer.limits.max_stop_length, "Longest stop string in bytes.");
+ABSL_FLAG(absl::Duration, default_deadline, kServer.limits.default_deadline, "Deadline of a Generate call "
           "whose client set none (inf: none).");
-ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30), "On SIGTERM/SIGINT: readiness "
+ABSL_FLAG(absl::Duration, drain_timeout, kServer.shutdown_grace, "On SIGTERM/SIGINT: readiness "
           "NOT_SERVING and new requests UNAVAILABLE at once; in-flight requests may run this "
           "long before they are ended; then exit 0. Keep below Kubernetes' "
           "terminationGracePeriodSeconds minus the preStop sleep.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::ZeroDuration(),
           "Deprecated alias of --drain-timeout (used when set).");
-ABSL_FLAG(absl::Duration, liveness_stall_timeout, absl::Seconds(30), "Health service "
+ABSL_FLAG(absl::Duration, liveness_stall_timeout, kServer.liveness_stall_timeout, "Health service "
           "lstmserve.v1.Liveness turns NOT_SERVING when a model's scheduling loop made no "
           "progress for this long (a wedged engine step).");
 ABSL_FLAG(absl::Duration, max_connection_age, absl::ZeroDuration(), "Send GOAWAY to a "
           "connection after this long so clients reconnect and rebalance across replicas "
           "(0 or inf: never). Behind a load balancer e.g. 30s.");
-ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(), "Streams on a "
+ABSL_FLAG(absl::Duration, max_connection_age_grace, kServer.network.max_connection_age_grace, "Streams on a "
           "connection past --max-connection-age may finish for this long (inf: always finish).");
-ABSL_FLAG(absl::Duration, keepalive_time, absl::Minutes(1), "Ping a quiet connection after "
+ABSL_FLAG(absl::Duration, keepalive_time, kServer.network.keepalive_time, "Ping a quiet connection after "
           "this long to detect dead peers.");
-ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20), "Close the connection when a "
+ABSL_FLAG(absl::Duration, keepalive_timeout, kServer.network.keepalive_timeout, "Close the connection when a "
           "keepalive ping gets no answer within this long.");
-ABSL_FLAG(absl::Duration, min_client_ping_interval, absl::Seconds(10), "Clients may send "
+ABSL_FLAG(absl::Duration, min_client_ping_interval, kServer.network.min_client_ping_interval, "Clients may send "
           "keepalive pings this often (more often: GOAWAY too_many_pings).");
-ABSL_FLAG(int, max_concurrent_streams, 0, "Concurrent streams per connection (0: gRPC's "
+ABSL_FLAG(int, max_concurrent_streams, kServer.network.max_concurrent_streams, "Concurrent streams per connection (0: gRPC's "
           "default). Total concurrency is bounded by --max-batch + --max-queue per model.");
-ABSL_FLAG(int, max_message_bytes, 1 << 20, "Largest request message in bytes; larger ones "
+ABSL_FLAG(int, max_message_bytes, kServer.network.max_receive_message_bytes, "Largest request message in bytes; larger ones "
           "get RESOURCE_EXHAUSTED.");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS (with --tls-key).");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
@@ -106,6 +126,16 @@ std::vector<char*> NormalizeArgs(int argc, char** argv, std::vector<std::string>
     out.push_back(storage->back().data());
   }
   return out;
+}
+
+// Parses "NAME=DIR"; INVALID_ARGUMENT naming the flag value otherwise.
+absl::StatusOr<ModelSpec> ParseModelSpec(absl::string_view flag_value) {
+  const size_t eq = flag_value.find('=');
+  if (eq == absl::string_view::npos || eq == 0 || eq + 1 == flag_value.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--model '", flag_value, "' is not NAME=DIR"));
+  }
+  return ModelSpec{std::string(flag_value.substr(0, eq)), std::string(flag_value.substr(eq + 1))};
 }
 
 }  // namespace
@@ -162,18 +192,36 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, char** argv) {
   config.server.limits.max_stop_strings = absl::GetFlag(FLAGS_max_stop_strings);
   config.server.limits.max_stop_length = absl::GetFlag(FLAGS_max_stop_length);
 
-  config.engine.threads = absl::GetFlag(FLAGS_threads);
-  config.engine.max_batch = config.server.scheduler.max_batch;
-  if (!ParseEngineKind(absl::GetFlag(FLAGS_engine), &config.engine_kind)) {
+  ModelLoadOptions& loading = config.server.loading;
+  loading.engine.threads = absl::GetFlag(FLAGS_threads);
+  loading.engine.max_batch = config.server.scheduler.max_batch;
+  if (!ParseEngineKind(absl::GetFlag(FLAGS_engine), &loading.kind)) {
     return absl::InvalidArgumentError("--engine must be onednn or reference");
   }
-  if (!ParsePrecision(absl::GetFlag(FLAGS_precision), &config.engine.precision)) {
+  if (!ParsePrecision(absl::GetFlag(FLAGS_precision), &loading.engine.precision)) {
     return absl::InvalidArgumentError("--precision must be f32, bf16 or int8");
+  }
+  RepositoryOptions& repository = config.server.repository;
+  repository.directory = absl::GetFlag(FLAGS_model_repository);
+  repository.poll_interval = absl::GetFlag(FLAGS_repository_poll_interval);
+  if (repository.poll_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--repository-poll-interval ", absl::FormatDuration(repository.poll_interval),
+                     " is negative (0: rescan only on SIGHUP)"));
+  }
+  repository.keep_versions = absl::GetFlag(FLAGS_keep_versions);
+  if (repository.keep_versions < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--keep-versions ", repository.keep_versions, " must be at least 1"));
   }
   for (const std::string& flag : absl::GetFlag(FLAGS_model)) {
     auto spec = ParseModelSpec(flag);
     if (!spec.ok()) return spec.status();
     config.models.push_back(*spec);
+  }
+  if (config.models.empty() && repository.directory.empty()) {
+    return absl::InvalidArgumentError("no models to serve: give --model NAME=DIR or "
+                                      "--model-repository DIR");
   }
 
   return config;

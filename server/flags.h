@@ -8,17 +8,15 @@
 
 #include "absl/status/statusor.h"
 #include "models/engine_factory.h"
-#include "server/model_registry.h"
+#include "server/model_loader.h"
 #include "server/options.h"
 
 namespace lstmserve {
 
-// Everything the flags decide.
+// Everything the flags decide (the engine: server.loading).
 struct ServerConfig {
   ServerOptions server;
-  EngineKind engine_kind = EngineKind::kOneDnn;
-  EngineOptions engine;
-  std::vector<ModelSpec> models;
+  std::vector<ModelSpec> models;  // --model NAME=DIR
 };
 
 // Parses argv (exits on --help or an unknown flag, as absl does). Flag names

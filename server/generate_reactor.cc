@@ -37,6 +37,7 @@ void GenerateReactor::Reject(const absl::Status& status) {
 }
 
 void GenerateReactor::Queue(v1::GenerateResponse message, int tokens) {
+  message.set_model_version(model_version_);
   pending_tokens_.fetch_add(tokens, std::memory_order_relaxed);
   if (pending_.empty()) {
     pending_.push_back(std::move(message));

@@ -40,6 +40,7 @@
 #include "absl/synchronization/mutex.h"
 #include "lstmserve/v1/lstmserve.pb.h"
 #include "server/generation.h"
+#include "server/model_version.h"
 #include "server/request_observer.h"
 #include "server/scheduler.h"
 #include "server/write_dispatcher.h"
@@ -49,14 +50,18 @@ namespace lstmserve {
 class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateResponse>,
                               public GenerationSink {
  public:
-  // `scheduler` (borrowed; outlives every RPC) runs the job; null for a
-  // reactor that will only Reject. `observer` (borrowed, may be null) is
-  // told of `record`, completed, when the RPC is done.
+  // `model`'s scheduler runs the job, and the reactor holds `model` until
+  // it is deleted, so the version outlives the RPC even if it is swapped
+  // out meanwhile; every message carries its version (model_version). Null
+  // for a reactor that will only Reject. `observer` (borrowed, may be null)
+  // is told of `record`, completed, when the RPC is done.
   // `dispatcher` (borrowed, may be null: inline) starts the writes and the
   // Finish that Send/Close make due, off the scheduler thread.
-  GenerateReactor(ModelScheduler* scheduler, RequestObserver* observer, RequestRecord record,
+  GenerateReactor(ModelHandle model, RequestObserver* observer, RequestRecord record,
                   WriteDispatcher* dispatcher = nullptr)
-      : scheduler_(scheduler),
+      : model_(std::move(model)),
+        scheduler_(model_ != nullptr ? model_->scheduler() : nullptr),
+        model_version_(model_ != nullptr ? model_->version() : 0),
         observer_(observer),
         dispatcher_(dispatcher),
         record_(std::move(record)) {}
@@ -92,7 +97,9 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   // Completes record_ and tells observer_ (once: right before Finish).
   void Report() ABSL_LOCKS_EXCLUDED(mu_);
 
+  const ModelHandle model_;  // null: Reject only
   ModelScheduler* const scheduler_;
+  const int64_t model_version_;
   RequestObserver* const observer_;
   WriteDispatcher* const dispatcher_;
   std::atomic<bool> cancelled_{false};

@@ -31,11 +31,11 @@ std::string LivenessWatchdog::Stalled(const ModelRegistry& registry,
                                       absl::Duration stall_timeout, absl::Time now) {
   std::string worst;
   absl::Duration worst_age = stall_timeout;
-  for (const auto& model : registry.models()) {
-    const absl::Duration age = now - model->scheduler->last_progress();
+  for (const ModelHandle& version : registry.AllVersions()) {
+    const absl::Duration age = now - version->scheduler()->last_progress();
     if (age > worst_age) {
       worst_age = age;
-      worst = model->name;
+      worst = version->identity();
     }
   }
   return worst;

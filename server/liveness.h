@@ -4,7 +4,7 @@
 // engine is wedged (a step that never returns), not merely one whose
 // process died.
 //
-// A thread wakes every `period` and compares each scheduler's
+// A thread wakes every `period` and compares each model version's scheduler's
 // last_progress() with now: older than `stall_timeout` for any model →
 // NOT_SERVING (and a line on stderr naming the model); otherwise SERVING.
 // The loop iterates at least every 100 ms even when idle, so a healthy idle
@@ -42,8 +42,8 @@ class LivenessWatchdog {
   // Joins the thread; the status stays as last set. Idempotent.
   void Stop();
 
-  // The model whose loop stalled longest beyond the timeout at `now`, or ""
-  // when every loop is live.
+  // The model version ("NAME/VERSION") whose loop stalled longest beyond the
+  // timeout at `now`, or "" when every loop is live.
   static std::string Stalled(const ModelRegistry& registry, absl::Duration stall_timeout,
                              absl::Time now);
 

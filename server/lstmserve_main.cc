@@ -1,7 +1,8 @@
 // lstmserve: the gRPC inference server. The composition root: flags ->
-// typed options (server/flags.h), engines, server; then waits for
-// SIGTERM/SIGINT and drains (exit code 0).
+// typed options (server/flags.h), engines, server; then waits for signals:
+// SIGHUP rescans the model repository, SIGTERM/SIGINT drain (exit code 0).
 //   lstmserve --model shakespeare=models/shakespeare --listen 0.0.0.0:50051
+//   lstmserve --model-repository /models    (DIR/NAME/VERSION/; kill -HUP to rescan)
 #include <pthread.h>
 
 #include <csignal>
@@ -20,27 +21,33 @@ int Fail(const absl::Status& status, int code) {
 }
 
 int Run(const ServerConfig& config) {
-  // Block the shutdown signals in every thread; this one waits for them.
+  // Block the signals in every thread (before any starts); this one waits
+  // for them. A SIGHUP during start-up waits too, and then rescans.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto engines = LoadEngines(config.models, config.engine_kind, config.engine);
+  const ModelLoadOptions& loading = config.server.loading;
+  auto engines = LoadEngines(config.models, loading.kind, loading.engine);
   if (!engines.ok()) return Fail(engines.status(), 1);
   auto server = LanguageModelServer::Start(config.server, *std::move(engines));
   if (!server.ok()) return Fail(server.status(), 1);
-  std::cerr << "lstmserve: serving " << config.models.size() << " model(s) on port "
-            << (*server)->port() << " with the " << EngineKindName(config.engine_kind)
-            << " engine";
+  std::cerr << "lstmserve: serving " << (*server)->registry()->List().size()
+            << " model(s) on port " << (*server)->port() << " with the "
+            << EngineKindName(loading.kind) << " engine";
   if ((*server)->metrics_port() != 0) {
     std::cerr << "; metrics on port " << (*server)->metrics_port();
   }
   std::cerr << "\n";
 
   int signal = 0;
-  sigwait(&signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) {
+    std::cerr << "lstmserve: SIGHUP: rescanning the model repository\n";
+    (*server)->RequestRescan();
+  }
   std::cerr << "lstmserve: signal " << signal << ": draining (timeout "
             << absl::FormatDuration(config.server.shutdown_grace) << ")\n";
   (*server)->Shutdown();
@@ -55,6 +62,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves stacked-LSTM language models over gRPC (lstmserve.v1.LanguageModelService).\n"
       "  lstmserve --model NAME=DIR [--model NAME2=DIR2] [--listen HOST:PORT] [--engine ...]\n"
+      "  lstmserve --model-repository DIR [--repository-poll-interval 10s] [--keep-versions 1]\n"
       "Flag names may use dashes or underscores (--max-queue = --max_queue).");
   auto config = lstmserve::ParseServerFlags(argc, argv);
   if (!config.ok()) return lstmserve::Fail(config.status(), 2);

@@ -55,8 +55,10 @@ const char* FinishReasonLabel(int finish_reason) {
   }
 }
 
-// The observer of one model's scheduler: references to that model's
-// children, updated on its scheduler thread.
+// The observer of one model version's scheduler: references to that model's
+// children, updated on its scheduler thread. The versions of a model share
+// the children; the gauges are moved by deltas, so they hold the sum over
+// the model's versions.
 class ServerMetrics::ModelObserver final : public SchedulerObserver {
  public:
   ModelObserver(ServerMetrics* m, const prometheus::Labels& labels)
@@ -93,8 +95,16 @@ class ServerMetrics::ModelObserver final : public SchedulerObserver {
   void OnRejected() override { rejections_.Increment(); }
   void OnLoad(int queued, int active) override {
     iterations_.Increment();
-    queued_.Set(queued);
-    active_.Set(active);
+    queued_.Increment(queued - last_queued_);
+    active_.Increment(active - last_active_);
+    last_queued_ = queued;
+    last_active_ = active;
+  }
+  // The version is gone: take what it last reported out of the gauges.
+  void Unloaded() {
+    queued_.Decrement(last_queued_);
+    active_.Decrement(last_active_);
+    last_queued_ = last_active_ = 0;
   }
   void OnAdmitted(int prompt_tokens, absl::Duration queue_wait) override {
     queue_wait_.Observe(Seconds(queue_wait));
@@ -136,13 +146,15 @@ class ServerMetrics::ModelObserver final : public SchedulerObserver {
   prometheus::Gauge& active_;
   prometheus::Gauge& queued_;
   prometheus::Counter* finished_[kSlots] = {};  // by FinishReason value
+  int last_queued_ = 0;  // what this version added to queued_ / active_
+  int last_active_ = 0;
 };
 
-ServerMetrics::ServerMetrics(prometheus::Registry* registry)
+ServerMetrics::ServerMetrics(prometheus::Registry* registry, int max_queue)
     : requests_(&BuildCounter()
                      .Name("lstmserve_requests_total")
-                     .Help("Finished RPCs by model, rpc and gRPC status code (model=\"\": the "
-                           "request named no loaded model).")
+                     .Help("Finished RPCs by model, version, rpc and gRPC status code "
+                           "(model=\"\": the request named no loaded model version).")
                      .Register(*registry)),
       request_duration_(&BuildHistogram()
                              .Name("lstmserve_request_duration_seconds")
@@ -228,63 +240,99 @@ ServerMetrics::ServerMetrics(prometheus::Registry* registry)
                            .Register(*registry)),
       model_info_(&BuildGauge()
                        .Name("lstmserve_model_info")
-                       .Help("A loaded model (value 1); its shape and precision as labels.")
+                       .Help("A loaded model version (value 1); its version, shape and "
+                             "precision as labels.")
                        .Register(*registry)),
+      load_failures_(&BuildCounter()
+                          .Name("lstmserve_model_load_failures_total")
+                          .Help("Model versions refused by the repository (bad package, failed "
+                                "warm-up, name taken); the log line names the directory.")
+                          .Register(*registry)),
       request_log_dropped_(&BuildCounter()
                                 .Name("lstmserve_request_log_dropped_total")
                                 .Help("Request log lines dropped because the log's queue was "
                                       "full (the writer could not keep up).")
                                 .Register(*registry)
-                                .Add({})) {}
+                                .Add({})),
+      max_queue_(max_queue) {}
 
 ServerMetrics::~ServerMetrics() = default;
 
 absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
-    prometheus::Registry* registry) {
+    prometheus::Registry* registry, int max_queue) {
   try {
-    std::unique_ptr<ServerMetrics> m(new ServerMetrics(registry));
-    m->by_model_[""] = m->MakeRequestSeries("");
+    std::unique_ptr<ServerMetrics> m(new ServerMetrics(registry, max_queue));
+    absl::MutexLock lock(&m->mu_);
+    m->by_version_[{"", 0}] = m->MakeRequestSeries("", "");
     return m;
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("cannot register metrics: ", e.what()));
   }
 }
 
-ServerMetrics::ModelSeries ServerMetrics::MakeRequestSeries(const std::string& model) {
+ServerMetrics::ModelSeries ServerMetrics::MakeRequestSeries(const std::string& model,
+                                                             const std::string& version) {
   ModelSeries series;
   for (const char* rpc : kRpcs) {
     RpcSeries& s = series.rpcs[rpc];
     for (int code = 0; code < kNumCodes; ++code) {
       s.by_code.push_back(&requests_->Add(
           {{"model", model},
+           {"version", version},
            {"rpc", rpc},
            {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}}));
     }
-    s.duration = &request_duration_->Add({{"model", model}, {"rpc", rpc}}, SecondsBuckets());
+    s.duration = &request_duration_->Add({{"model", model}, {"version", version}, {"rpc", rpc}},
+                                         SecondsBuckets());
   }
   return series;
 }
 
-SchedulerObserver* ServerMetrics::AddModel(const v1::ModelInfo& model, int max_queue) {
+namespace {
+prometheus::Labels InfoLabels(const v1::ModelInfo& model) {
+  return {{"model", model.name()},
+          {"version", std::to_string(model.version())},
+          {"layers", std::to_string(model.num_layers())},
+          {"hidden_size", std::to_string(model.hidden_size())},
+          {"vocab_size", std::to_string(model.vocab_size())},
+          {"precision", model.precision()},
+          {"engine", model.engine()}};
+}
+}  // namespace
+
+SchedulerObserver* ServerMetrics::OnVersionLoaded(const v1::ModelInfo& model) {
   const prometheus::Labels labels = {{"model", model.name()}};
-  model_info_
-      ->Add({{"model", model.name()},
-             {"layers", std::to_string(model.num_layers())},
-             {"hidden_size", std::to_string(model.hidden_size())},
-             {"vocab_size", std::to_string(model.vocab_size())},
-             {"precision", model.precision()},
-             {"engine", model.engine()}})
-      .Set(1);
-  queue_capacity_->Add(labels).Set(max_queue);
+  model_info_->Add(InfoLabels(model)).Set(1);
+  queue_capacity_->Add(labels).Set(max_queue_);
   batch_capacity_->Add(labels).Set(model.max_batch());
-  by_model_[model.name()] = MakeRequestSeries(model.name());
+  load_failures_->Add(labels);  // 0 until a version of it is refused
+  absl::MutexLock lock(&mu_);
+  const auto key = std::make_pair(model.name(), model.version());
+  if (!by_version_.count(key)) {
+    by_version_[key] = MakeRequestSeries(model.name(), std::to_string(model.version()));
+  }
   observers_.push_back(std::make_unique<ModelObserver>(this, labels));
+  live_[key] = observers_.back().get();
   return observers_.back().get();
 }
 
+void ServerMetrics::OnVersionUnloaded(const v1::ModelInfo& model) {
+  model_info_->Remove(&model_info_->Add(InfoLabels(model)));
+  absl::MutexLock lock(&mu_);
+  auto live = live_.find(std::make_pair(model.name(), model.version()));
+  if (live == live_.end()) return;
+  live->second->Unloaded();
+  live_.erase(live);
+}
+
+void ServerMetrics::OnLoadFailure(const std::string& model) {
+  load_failures_->Add({{"model", model}}).Increment();
+}
+
 void ServerMetrics::OnRequestDone(const RequestRecord& record) {
-  auto model = by_model_.find(record.model);
-  if (model == by_model_.end()) model = by_model_.find("");
+  absl::ReaderMutexLock lock(&mu_);
+  auto model = by_version_.find(std::make_pair(record.model, record.model_version));
+  if (model == by_version_.end()) model = by_version_.find({"", 0});
   auto rpc = model->second.rpcs.find(record.rpc);
   if (rpc == model->second.rpcs.end()) return;
   const int code = static_cast<int>(record.code);

@@ -1,18 +1,22 @@
 // ServerMetrics: every lstmserve_ Prometheus metric, in one object built at
 // start-up. Families are registered in Create; the children for each model
-// (and for every rpc x gRPC code) are made by AddModel before serving, so
-// recording is only Counter/Histogram/Gauge updates through references kept
-// here — never Family::Add on a request path. Labels are low-cardinality:
-// model, rpc, code, finish_reason; never a request id or any request text.
+// version (and for every rpc x gRPC code) are made when the version is
+// loaded (OnVersionLoaded), so recording is only Counter/Histogram/Gauge
+// updates through references kept here — never Family::Add on a request
+// path. Labels are low-cardinality: model, version (a handful per model),
+// rpc, code, finish_reason; never a request id or any request text.
+// model_info and the request series carry the version; the scheduler
+// series (steps, tokens, queue) are per model, summed over its versions.
 //
-// Two seams feed it: a SchedulerObserver per model (ForModel; engine steps,
-// queue, tokens) and the RequestObserver (one call per finished RPC).
+// Three seams feed it: a SchedulerObserver per model version (engine steps,
+// queue, tokens), the RequestObserver (one call per finished RPC) and the
+// VersionObserver (versions loaded, unloaded, refused).
 //
-// Thread-safety: Create and AddModel are start-up only (one thread, before
-// any observer is used). After that every method is thread-safe (the
-// prometheus-cpp metric types are): counters and gauges are atomics; a
-// histogram update takes that histogram's mutex, which only a scrape's
-// brief copy of its buckets contends.
+// Thread-safety: every method is thread-safe (the prometheus-cpp metric
+// types are: counters and gauges are atomics; a histogram update takes that
+// histogram's mutex, which only a scrape's brief copy of its buckets
+// contends). The request series map is read under a reader lock and
+// written only when a version loads.
 #ifndef LSTMSERVE_SERVER_METRICS_H_
 #define LSTMSERVE_SERVER_METRICS_H_
 
@@ -27,35 +31,44 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "lstmserve/v1/lstmserve.pb.h"
 #include "server/request_observer.h"
 #include "server/scheduler_observer.h"
+#include "server/version_observer.h"
 
 namespace lstmserve {
 
-class ServerMetrics final : public RequestObserver {
+class ServerMetrics final : public RequestObserver, public VersionObserver {
  public:
   // The RPCs counted in lstmserve_requests_total (ListModels is not).
   static constexpr const char* kRpcs[] = {"Generate", "Score", "Embed", "ListModels"};
 
-  // Registers every family in `registry` (borrowed; outlives this).
+  // Registers every family in `registry` (borrowed; outlives this);
+  // `max_queue` is every model's queue capacity (--max-queue).
   // INVALID_ARGUMENT if prometheus-cpp refuses a name (it throws; caught here).
-  static absl::StatusOr<std::unique_ptr<ServerMetrics>> Create(prometheus::Registry* registry);
+  static absl::StatusOr<std::unique_ptr<ServerMetrics>> Create(prometheus::Registry* registry,
+                                                               int max_queue = 256);
   ~ServerMetrics() override;
 
-  // Creates `model`'s children: its info metric, gauges, histograms and the
-  // request counters for every rpc and code; `max_queue` is its queue
-  // capacity. Returns the observer for its scheduler (owned by this).
-  SchedulerObserver* AddModel(const v1::ModelInfo& model, int max_queue);
+  // VersionObserver. OnVersionLoaded creates the version's children: its
+  // info metric (lstmserve_model_info, removed again by OnVersionUnloaded),
+  // the model's gauges and histograms and the request counters for every
+  // rpc and code; returns the observer for its scheduler (owned by this).
+  // OnLoadFailure: lstmserve_model_load_failures_total.
+  SchedulerObserver* OnVersionLoaded(const v1::ModelInfo& model) override;
+  void OnVersionUnloaded(const v1::ModelInfo& model) override;
+  void OnLoadFailure(const std::string& model) override;
 
   // lstmserve_request_log_dropped_total: request log lines dropped because
   // the log's queue was full.
   prometheus::Counter& request_log_dropped() { return *request_log_dropped_; }
 
   // RequestObserver: lstmserve_requests_total, lstmserve_request_duration_seconds.
-  // A record whose model was not added (none named, or unknown) is counted
-  // under model="".
+  // A record whose model version was not loaded (none named, or unknown) is
+  // counted under model="", version="".
   void OnRequestDone(const RequestRecord& record) override;
 
  private:
@@ -68,8 +81,8 @@ class ServerMetrics final : public RequestObserver {
     std::map<std::string, RpcSeries> rpcs;  // by rpc name
   };
 
-  explicit ServerMetrics(prometheus::Registry* registry);
-  ModelSeries MakeRequestSeries(const std::string& model);
+  explicit ServerMetrics(prometheus::Registry* registry, int max_queue);
+  ModelSeries MakeRequestSeries(const std::string& model, const std::string& version);
 
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* request_duration_;
@@ -93,10 +106,17 @@ class ServerMetrics final : public RequestObserver {
   prometheus::Family<prometheus::Gauge>* queue_capacity_;
   prometheus::Family<prometheus::Gauge>* batch_capacity_;
   prometheus::Family<prometheus::Gauge>* model_info_;
+  prometheus::Family<prometheus::Counter>* load_failures_;
   prometheus::Counter* request_log_dropped_;
+  const int max_queue_;
 
-  std::map<std::string, ModelSeries> by_model_;  // fixed after start-up; "" = unknown
-  std::vector<std::unique_ptr<ModelObserver>> observers_;
+  mutable absl::Mutex mu_;
+  // By (model, version); ("", 0) = unknown. Entries are never removed.
+  std::map<std::pair<std::string, int64_t>, ModelSeries> by_version_ ABSL_GUARDED_BY(mu_);
+  // One per loaded version (kept: a scheduler may report until it is gone).
+  std::vector<std::unique_ptr<ModelObserver>> observers_ ABSL_GUARDED_BY(mu_);
+  // The observer of each loaded version.
+  std::map<std::pair<std::string, int64_t>, ModelObserver*> live_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace lstmserve

@@ -1,124 +1,168 @@
 #include "server/model_registry.h"
 
 #include <algorithm>
-#include <set>
-#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "models/model_package.h"
-#include "models/status_macros.h"
 
 namespace lstmserve {
-namespace {
 
-int64_t ParameterCount(const ModelConfig& c) {
-  const int64_t V = c.vocab_size, E = c.embedding_dim, H = c.hidden_size;
-  int64_t n = V * E + V * H + V;  // embedding, head
-  for (int l = 0; l < c.num_layers; ++l) n += 4 * H * ((l == 0 ? E : H) + H) + 8 * H;
+ModelRegistry::ModelRegistry(int keep_versions) : keep_versions_(std::max(1, keep_versions)) {}
+
+ModelRegistry::~ModelRegistry() {
+  StopAll(absl::UnavailableError("the server shut down before the request finished"));
+  std::map<std::string, std::vector<ModelHandle>, std::less<>> models;
+  std::vector<ModelHandle> retired;
+  {
+    absl::MutexLock lock(&mu_);
+    models.swap(models_);
+    retired.swap(retired_);
+  }
+  // Destroyed here, outside the lock (each joins its scheduler thread).
+}
+
+absl::StatusOr<ModelHandle> ModelRegistry::Find(absl::string_view name, int64_t version) const {
+  absl::MutexLock lock(&mu_);
+  auto model = models_.find(name);
+  if (model == models_.end()) {
+    std::vector<absl::string_view> names;
+    for (const auto& [n, versions] : models_) names.push_back(n);
+    return absl::NotFoundError(absl::StrCat("model '", name, "' is not loaded; loaded models: ",
+                                            absl::StrJoin(names, ", ")));
+  }
+  const std::vector<ModelHandle>& loaded = model->second;
+  if (version == 0) return loaded.front();
+  for (const ModelHandle& v : loaded) {
+    if (v->version() == version) return v;
+  }
+  std::vector<int64_t> versions;
+  for (const ModelHandle& v : loaded) versions.push_back(v->version());
+  return absl::NotFoundError(absl::StrCat("model_version ", version, " of model '", name,
+                                          "' is not loaded; loaded versions: ",
+                                          absl::StrJoin(versions, ", ")));
+}
+
+std::vector<v1::ModelInfo> ModelRegistry::List() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::ModelInfo> out;
+  for (const auto& [name, loaded] : models_) {
+    v1::ModelInfo info = loaded.front()->info();
+    for (const ModelHandle& v : loaded) info.add_loaded_versions(v->version());
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::vector<int64_t> ModelRegistry::LoadedVersions(absl::string_view name) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<int64_t> out;
+  auto model = models_.find(name);
+  if (model == models_.end()) return out;
+  for (const ModelHandle& v : model->second) out.push_back(v->version());
+  return out;
+}
+
+int ModelRegistry::Resident(absl::string_view name) const {
+  absl::MutexLock lock(&mu_);
+  int n = 0;
+  auto model = models_.find(name);
+  if (model != models_.end()) n += static_cast<int>(model->second.size());
+  for (const ModelHandle& v : retired_) n += v->name() == name ? 1 : 0;
   return n;
 }
 
-v1::ModelInfo Describe(const std::string& name, const InferenceEngine& engine, int max_batch) {
-  const ModelConfig& c = engine.config();
-  v1::ModelInfo info;
-  info.set_name(name);
-  info.set_num_layers(c.num_layers);
-  info.set_hidden_size(c.hidden_size);
-  info.set_embedding_dim(c.embedding_dim);
-  info.set_vocab_size(c.vocab_size);
-  info.set_tokenizer(TokenizerTypeName(c.tokenizer.type));
-  info.set_precision(PrecisionName(engine.precision()));
-  info.set_parameter_count(ParameterCount(c));
-  info.set_engine(engine.kind());
-  info.set_max_batch(max_batch);
-  return info;
-}
-
-}  // namespace
-
-absl::StatusOr<ModelSpec> ParseModelSpec(absl::string_view flag_value) {
-  const size_t eq = flag_value.find('=');
-  if (eq == absl::string_view::npos || eq == 0 || eq + 1 == flag_value.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--model '", flag_value, "' is not NAME=DIR"));
-  }
-  return ModelSpec{std::string(flag_value.substr(0, eq)), std::string(flag_value.substr(eq + 1))};
-}
-
-absl::StatusOr<std::vector<NamedEngine>> LoadEngines(const std::vector<ModelSpec>& specs,
-                                                     EngineKind kind,
-                                                     const EngineOptions& options) {
-  std::vector<NamedEngine> engines;
-  EngineOptions per_model = options;
-  if (per_model.threads == 0 && specs.size() > 1) {
-    // Each model's scheduler runs its engine on its own thread, with its
-    // own OpenMP team: all cores each would oversubscribe the machine as
-    // soon as two models are busy. Split the cores instead.
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    per_model.threads = std::max(1, cores / static_cast<int>(specs.size()));
-  }
-  for (const ModelSpec& spec : specs) {
-    auto package = LoadModelPackage(spec.directory);
-    if (!package.ok()) {
-      return absl::Status(package.status().code(),
-                          absl::StrCat("model '", spec.name, "': ", package.status().message()));
+absl::Status ModelRegistry::Publish(ModelHandle version, const std::vector<int64_t>& retire) {
+  absl::MutexLock lock(&mu_);
+  std::vector<ModelHandle>& loaded = models_[version->name()];
+  for (const ModelHandle& v : loaded) {
+    if (v->version() == version->version()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("model '", version->identity(), "' is already loaded"));
     }
-    auto engine = CreateEngine(kind, *std::move(package), per_model);
-    if (!engine.ok()) {
-      return absl::Status(engine.status().code(),
-                          absl::StrCat("model '", spec.name, "' on the ", EngineKindName(kind),
-                                       " engine: ", engine.status().message()));
+  }
+  for (auto it = loaded.begin(); it != loaded.end();) {
+    if (std::find(retire.begin(), retire.end(), (*it)->version()) == retire.end()) {
+      ++it;
+      continue;
     }
-    engines.push_back({spec.name, *std::move(engine)});
+    retired_.push_back(std::move(*it));
+    it = loaded.erase(it);
   }
-  return engines;
+  auto at = std::find_if(loaded.begin(), loaded.end(), [&](const ModelHandle& v) {
+    return v->version() < version->version();
+  });
+  loaded.insert(at, std::move(version));
+  while (static_cast<int>(loaded.size()) > keep_versions_) {
+    retired_.push_back(std::move(loaded.back()));
+    loaded.pop_back();
+  }
+  return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(
-    std::vector<NamedEngine> engines, const SchedulerOptions& options,
-    const ObserverFactory& observer_for) {
-  if (engines.empty()) return absl::InvalidArgumentError("no models to serve (--model)");
-  std::unique_ptr<ModelRegistry> registry(new ModelRegistry());
-  std::set<std::string> names;
-  for (NamedEngine& e : engines) {
-    if (e.name.empty() || !names.insert(e.name).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("model name '", e.name, "' is empty or used twice"));
-    }
-    auto model = std::make_unique<Model>();
-    model->name = e.name;
-    ASSIGN_OR_RETURN(model->tokenizer, Tokenizer::Create(e.engine->config().tokenizer));
-    const int max_batch = std::min(options.max_batch, e.engine->max_batch());
-    model->info = Describe(e.name, *e.engine, max_batch);
-    SchedulerObserver* observer = observer_for ? observer_for(model->info) : nullptr;
-    ASSIGN_OR_RETURN(model->scheduler,
-                     ModelScheduler::Create(e.name, std::move(e.engine), model->tokenizer.get(),
-                                            options, observer));
-    registry->models_.push_back(std::move(model));
+void ModelRegistry::Retire(absl::string_view name, int64_t version) {
+  absl::MutexLock lock(&mu_);
+  auto model = models_.find(name);
+  if (model == models_.end()) return;
+  std::vector<ModelHandle>& loaded = model->second;
+  for (auto it = loaded.begin(); it != loaded.end(); ++it) {
+    if ((*it)->version() != version) continue;
+    retired_.push_back(std::move(*it));
+    loaded.erase(it);
+    break;
   }
-  return registry;
+  if (loaded.empty()) models_.erase(model);
 }
 
-absl::StatusOr<ModelRegistry::Model*> ModelRegistry::Find(absl::string_view name) const {
-  std::vector<absl::string_view> names;
-  for (const auto& m : models_) {
-    if (m->name == name) return m.get();
-    names.push_back(m->name);
-  }
-  return absl::NotFoundError(absl::StrCat("model '", name, "' is not loaded; loaded models: ",
-                                          absl::StrJoin(names, ", ")));
+void ModelRegistry::RemoveModel(absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  auto model = models_.find(name);
+  if (model == models_.end()) return;
+  for (ModelHandle& v : model->second) retired_.push_back(std::move(v));
+  models_.erase(model);
 }
 
-bool ModelRegistry::WaitUntilIdle(absl::Time deadline) {
+std::vector<v1::ModelInfo> ModelRegistry::ReleaseRetired() {
+  std::vector<ModelHandle> unused;
+  {
+    absl::MutexLock lock(&mu_);
+    // A retired version cannot be found any more, so once the registry's
+    // handle is the only one (no request, no AllVersions copy), no new one
+    // can appear.
+    auto idle = std::stable_partition(retired_.begin(), retired_.end(),
+                                      [](const ModelHandle& v) { return v.use_count() > 1; });
+    std::move(idle, retired_.end(), std::back_inserter(unused));
+    retired_.erase(idle, retired_.end());
+  }
+  std::vector<v1::ModelInfo> out;
+  for (ModelHandle& v : unused) {
+    out.push_back(v->info());
+    v.reset();  // stops the scheduler, joins its thread, frees the engine
+  }
+  return out;
+}
+
+bool ModelRegistry::HasRetired() const {
+  absl::MutexLock lock(&mu_);
+  return !retired_.empty();
+}
+
+std::vector<ModelHandle> ModelRegistry::AllVersions() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<ModelHandle> out;
+  for (const auto& [name, loaded] : models_) out.insert(out.end(), loaded.begin(), loaded.end());
+  out.insert(out.end(), retired_.begin(), retired_.end());
+  return out;
+}
+
+bool ModelRegistry::WaitUntilIdle(absl::Time deadline) const {
   bool idle = true;
-  for (auto& m : models_) idle = m->scheduler->WaitUntilIdle(deadline) && idle;
+  for (const ModelHandle& v : AllVersions()) idle = v->scheduler()->WaitUntilIdle(deadline) && idle;
   return idle;
 }
 
-void ModelRegistry::StopAll(const absl::Status& status) {
-  for (auto& m : models_) m->scheduler->Stop(status);
+void ModelRegistry::StopAll(const absl::Status& status) const {
+  for (const ModelHandle& v : AllVersions()) v->scheduler()->Stop(status);
 }
 
 }  // namespace lstmserve

@@ -1,79 +1,94 @@
-// ModelRegistry: the loaded models by name, each with its tokenizer, its
-// scheduler (which owns the engine) and its ListModels description. The set
-// of models is fixed at Create; lookups are thread-safe.
+// ModelRegistry: the models being served, by name, each a set of loaded
+// versions (ModelVersion, newest first; the newest serves requests that
+// name no version), plus the versions retired from that set that still
+// finish their sequences. Requests look a version up with Find and hold the
+// handle it returns until they end.
+//
+// The registry decides nothing about what to load: the fixed models of
+// Start (--model, version 1) and the repository (server/model_repository.h)
+// Publish versions into it and Retire them. A retired version is no longer
+// found; it stays resident until no request holds it, and ReleaseRetired
+// (called by the repository's thread) then destroys it -- never on a request's
+// or a scheduler's thread.
+//
+// Thread-safe: every method takes a short lock (Find: a map lookup and a
+// shared_ptr copy); nothing waits for inference but WaitUntilIdle.
 #ifndef LSTMSERVE_SERVER_MODEL_REGISTRY_H_
 #define LSTMSERVE_SERVER_MODEL_REGISTRY_H_
 
-#include <functional>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "lstmserve/v1/lstmserve.pb.h"
-#include "models/engine.h"
-#include "models/engine_factory.h"
-#include "models/tokenizer.h"
-#include "server/options.h"
-#include "server/scheduler.h"
+#include "server/model_version.h"
 
 namespace lstmserve {
 
-// An engine ready to serve under `name`.
-struct NamedEngine {
-  std::string name;
-  std::unique_ptr<InferenceEngine> engine;
-};
-
-// A --model NAME=DIR flag value.
-struct ModelSpec {
-  std::string name;
-  std::string directory;
-};
-// Parses "NAME=DIR"; INVALID_ARGUMENT naming the flag value otherwise.
-absl::StatusOr<ModelSpec> ParseModelSpec(absl::string_view flag_value);
-
-// Loads each package and builds its engine; with several models and
-// options.threads == 0 each engine gets cores / models threads (at least 1).
-// The first failure is returned
-// (naming the model), so a server never starts with a model missing or on
-// another engine than asked for.
-absl::StatusOr<std::vector<NamedEngine>> LoadEngines(const std::vector<ModelSpec>& specs,
-                                                     EngineKind kind,
-                                                     const EngineOptions& options);
-
 class ModelRegistry {
  public:
-  struct Model {
-    std::string name;
-    std::unique_ptr<Tokenizer> tokenizer;
-    std::unique_ptr<ModelScheduler> scheduler;  // destroyed before tokenizer
-    v1::ModelInfo info;
-  };
+  // Keeps the `keep_versions` (>= 1) newest published versions of each model
+  // loaded; publishing another retires the oldest.
+  explicit ModelRegistry(int keep_versions = 1);
+  // Stops every version (StopAll with UNAVAILABLE) and destroys them; no
+  // handle may be held by then.
+  ~ModelRegistry();
 
-  // The observer for one model's scheduler (may return null: none); called
-  // once per model during Create. What it returns is borrowed and must
-  // outlive the registry.
-  using ObserverFactory = std::function<SchedulerObserver*(const v1::ModelInfo& model)>;
+  ModelRegistry(const ModelRegistry&) = delete;
+  ModelRegistry& operator=(const ModelRegistry&) = delete;
 
-  // Starts one scheduler per engine. Names must be unique and non-empty.
-  static absl::StatusOr<std::unique_ptr<ModelRegistry>> Create(
-      std::vector<NamedEngine> engines, const SchedulerOptions& options,
-      const ObserverFactory& observer_for = nullptr);
+  // The version of `name` to run: `version` == 0, the serving (newest
+  // loaded) one; otherwise that loaded version. NOT_FOUND naming the model
+  // and the loaded models, or the version and the model's loaded versions.
+  absl::StatusOr<ModelHandle> Find(absl::string_view name, int64_t version = 0) const;
 
-  // NOT_FOUND naming the model and the loaded ones.
-  absl::StatusOr<Model*> Find(absl::string_view name) const;
-  const std::vector<std::unique_ptr<Model>>& models() const { return models_; }
+  // ListModels: the serving version's info of each model, by name, with
+  // version and loaded_versions (newest first) filled in.
+  std::vector<v1::ModelInfo> List() const;
+  // Loaded versions of `name`, newest first (empty: not served).
+  std::vector<int64_t> LoadedVersions(absl::string_view name) const;
+  // Loaded plus retired-and-still-resident versions of `name`.
+  int Resident(absl::string_view name) const;
+  int keep_versions() const { return keep_versions_; }
 
-  // True when every scheduler went idle before `deadline`.
-  bool WaitUntilIdle(absl::Time deadline);
-  // Stops every scheduler (ModelScheduler::Stop).
-  void StopAll(const absl::Status& status);
+  // Adds `version` to its model's loaded versions (the model appears if it
+  // was not served) and, in the same step, retires the loaded versions
+  // listed in `retire`; if more than keep_versions are then loaded, the
+  // oldest are retired. ALREADY_EXISTS when that version is already loaded.
+  absl::Status Publish(ModelHandle version, const std::vector<int64_t>& retire = {});
+  // Retires a loaded version (nothing if not loaded). Retiring the last one
+  // removes the model: requests for it get NOT_FOUND from then on.
+  void Retire(absl::string_view name, int64_t version);
+  // Retires every loaded version of `name`.
+  void RemoveModel(absl::string_view name);
+
+  // Destroys the retired versions that no request holds any more (waits for
+  // their scheduler threads to end); returns their descriptions. Call from a
+  // thread that is no version's scheduler thread.
+  std::vector<v1::ModelInfo> ReleaseRetired();
+  // True while some retired version is still resident.
+  bool HasRetired() const;
+
+  // Every resident version, loaded and retired (liveness, drain, stop).
+  std::vector<ModelHandle> AllVersions() const;
+  // True when every resident version's scheduler went idle before `deadline`.
+  bool WaitUntilIdle(absl::Time deadline) const;
+  // Stops every resident version's scheduler (ModelScheduler::Stop).
+  void StopAll(const absl::Status& status) const;
 
  private:
-  ModelRegistry() = default;
-  std::vector<std::unique_ptr<Model>> models_;
+  const int keep_versions_;
+  mutable absl::Mutex mu_;
+  // Loaded versions by model name, newest first; never an empty vector.
+  std::map<std::string, std::vector<ModelHandle>, std::less<>> models_ ABSL_GUARDED_BY(mu_);
+  std::vector<ModelHandle> retired_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace lstmserve

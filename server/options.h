@@ -1,11 +1,13 @@
 // Typed options of the serving layer, with their defaults. Filled from flags
-// only in server/main.cc; tests build them directly. Plain values.
+// only in server/flags.cc; tests build them directly. Plain values.
 #ifndef LSTMSERVE_SERVER_OPTIONS_H_
 #define LSTMSERVE_SERVER_OPTIONS_H_
 
 #include <string>
 
 #include "absl/time/time.h"
+#include "models/engine.h"
+#include "models/engine_factory.h"
 
 namespace lstmserve {
 
@@ -98,6 +100,29 @@ struct TelemetryOptions {
   LogLevel log_level = LogLevel::kInfo;
 };
 
+// How model versions are loaded (server/model_loader.h): the engine and its
+// options. EngineOptions::threads is each model's compute-thread budget
+// (0 = all cores, split evenly when several models are served); the
+// versions of one model share that budget (server/shared_engine.h).
+struct ModelLoadOptions {
+  EngineKind kind = EngineKind::kOneDnn;
+  EngineOptions engine;
+};
+
+// The versioned model repository (server/model_repository.h):
+// DIRECTORY/NAME/VERSION/ holds a model package, VERSION a positive integer.
+struct RepositoryOptions {
+  // Empty: no repository (only the models passed to Start, as version 1).
+  std::string directory;
+  // Rescanned this often (and on SIGHUP / RequestRescan). Zero: only on
+  // request. A scan only stats files, so a short interval is cheap.
+  absl::Duration poll_interval = absl::Seconds(10);
+  // The newest this many valid versions of each model stay loaded and
+  // pinnable (model_version). One more may be resident while an old version
+  // finishes its sequences; a further new version waits for that.
+  int keep_versions = 1;
+};
+
 struct ServerOptions {
   // gRPC listen address; port 0 picks a free port (LanguageModelServer::port).
   std::string listen = "0.0.0.0:50051";
@@ -116,6 +141,8 @@ struct ServerOptions {
   bool warm_up = true;
   SchedulerOptions scheduler;
   RequestLimits limits;
+  ModelLoadOptions loading;
+  RepositoryOptions repository;
 };
 
 }  // namespace lstmserve

@@ -97,6 +97,7 @@ std::string RequestLog::Format(const RequestRecord& r) {
   AppendField("request_id", r.request_id, &out);
   AppendField("peer", r.peer, &out);
   AppendField("model", r.model, &out);
+  if (r.model_version != 0) absl::StrAppend(&out, ",\"model_version\":", r.model_version);
   AppendField("rpc", r.rpc, &out);
   AppendField("code", absl::StatusCodeToString(r.code), &out);
   absl::StrAppend(&out, ",\"prompt_tokens\":", r.prompt_tokens,

@@ -7,6 +7,7 @@
 #ifndef LSTMSERVE_SERVER_REQUEST_OBSERVER_H_
 #define LSTMSERVE_SERVER_REQUEST_OBSERVER_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@ struct RequestRecord {
   std::string request_id;  // the client's or the server's (empty if rejected before one)
   std::string peer;        // gRPC peer, e.g. "ipv4:127.0.0.1:5555"
   std::string model;       // a loaded model's name; empty when the request named none
+  int64_t model_version = 0;  // the version that ran it; 0 when none did
   const char* rpc = "";    // "Generate", "Score", "Embed"
   absl::StatusCode code = absl::StatusCode::kUnknown;
   std::string message;    // the status message (empty when OK)

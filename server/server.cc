@@ -10,7 +10,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "models/status_macros.h"
 #include "server/credentials.h"
 #include "server/listen_sockets.h"
@@ -20,29 +19,6 @@ namespace lstmserve {
 namespace {
 
 constexpr char kServiceName[] = "lstmserve.v1.LanguageModelService";
-
-// Collects the end of one warm-up generation; thread-safe.
-class WarmUpSink final : public GenerationSink {
- public:
-  void Send(v1::GenerateResponse, int) override {}
-  void Close(v1::GenerateResponse last, const absl::Status& status) override {
-    generated_ = last.usage().generated_tokens();
-    status_ = status;
-    done_.Notify();
-  }
-  bool cancelled() const override { return false; }
-  int pending_tokens() const override { return 0; }
-  absl::Status Wait() {
-    done_.WaitForNotification();
-    return status_;
-  }
-  int generated() const { return generated_; }
-
- private:
-  absl::Notification done_;
-  absl::Status status_;  // written before Notify, read after
-  int generated_ = 0;
-};
 
 int Millis(absl::Duration d) {
   return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
@@ -80,16 +56,41 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
     ASSIGN_OR_RETURN(s->auth_, BearerTokenAuth::Load(options.security.auth_token_file));
   }
   RETURN_IF_ERROR(s->StartTelemetry());
-  ServerMetrics* metrics = s->metrics_.get();
-  const int max_queue = options.scheduler.max_queue;
-  ModelRegistry::ObserverFactory observer_for = nullptr;
-  if (metrics != nullptr) {
-    observer_for = [metrics, max_queue](const v1::ModelInfo& info) {
-      return metrics->AddModel(info, max_queue);
+  VersionObserver* versions = s->metrics_.get();
+  s->registry_ = std::make_unique<ModelRegistry>(options.repository.keep_versions);
+  ModelVersion::ObserverFactory observer_for = nullptr;
+  if (versions != nullptr) {
+    observer_for = [versions](const v1::ModelInfo& info) {
+      return versions->OnVersionLoaded(info);
     };
   }
-  ASSIGN_OR_RETURN(s->registry_,
-                   ModelRegistry::Create(std::move(engines), options.scheduler, observer_for));
+  for (NamedEngine& e : engines) {
+    if (e.name.empty() || !s->fixed_models_.insert(e.name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model name '", e.name, "' is empty or used twice"));
+    }
+    ASSIGN_OR_RETURN(ModelHandle version,
+                     ModelVersion::Create(e.name, 1, std::move(e.engine), ModelVersion::Source{},
+                                          options.scheduler, observer_for));
+    RETURN_IF_ERROR(s->registry_->Publish(std::move(version)));
+  }
+  if (!options.repository.directory.empty()) {
+    ModelRepository::Options r;
+    r.repository = options.repository;
+    r.loading = options.loading;
+    r.scheduler = options.scheduler;
+    r.warm_up = options.warm_up;
+    r.fixed_models = s->fixed_models_;
+    ASSIGN_OR_RETURN(s->repository_,
+                     ModelRepository::Start(std::move(r), s->registry_.get(), versions));
+  }
+  if (s->registry_->List().empty()) {
+    return absl::InvalidArgumentError(
+        options.repository.directory.empty()
+            ? "no models to serve (--model)"
+            : absl::StrCat("no models to serve (--model, or a valid version in --model-repository '",
+                           options.repository.directory, "')"));
+  }
   s->service_ = std::make_unique<LanguageModelService>(
       s->registry_.get(), options.limits,
       s->request_observers_.empty() ? nullptr : &s->request_observers_, s->auth_.get());
@@ -129,7 +130,8 @@ absl::Status LanguageModelServer::StartTelemetry() {
   const TelemetryOptions& t = options_.telemetry;
   if (t.metrics && !t.metrics_listen.empty()) {
     metrics_registry_ = std::make_shared<prometheus::Registry>();
-    ASSIGN_OR_RETURN(metrics_, ServerMetrics::Create(metrics_registry_.get()));
+    ASSIGN_OR_RETURN(metrics_,
+                     ServerMetrics::Create(metrics_registry_.get(), options_.scheduler.max_queue));
     process_metrics_ = std::make_shared<ProcessMetrics>();
     request_observers_.Add(metrics_.get());
   }
@@ -163,21 +165,16 @@ absl::Status LanguageModelServer::StartExposer() {
 }
 
 absl::Status LanguageModelServer::WarmUp() {
-  for (const auto& model : registry_->models()) {
-    WarmUpSink sink;
-    auto job = std::make_unique<GenerationJob>();
-    job->spec.request_id = "warm-up";
-    job->spec.prompt = {0};
-    job->spec.max_tokens = 4;
-    job->spec.sampling.temperature = 0.0f;
-    job->sink = &sink;
-    RETURN_IF_ERROR(model->scheduler->SubmitGeneration(std::move(job)));
-    if (absl::Status s = sink.Wait(); !s.ok() || sink.generated() != 4) {
-      return absl::InternalError(absl::StrCat("warm-up generation on model '", model->name,
-                                              "' failed: ", s.ToString()));
-    }
+  // The repository warms its versions up before it publishes them.
+  for (const std::string& name : fixed_models_) {
+    ASSIGN_OR_RETURN(ModelHandle version, registry_->Find(name));
+    RETURN_IF_ERROR(lstmserve::WarmUp(version->scheduler(), version->identity()));
   }
   return absl::OkStatus();
+}
+
+void LanguageModelServer::RequestRescan() {
+  if (repository_ != nullptr) repository_->RequestRescan();
 }
 
 void LanguageModelServer::AgeOutConnections(absl::Time deadline) {
@@ -227,6 +224,8 @@ void LanguageModelServer::Shutdown(absl::Duration grace) {
         absl::Seconds(1);
     transport = std::thread([this, bound] { server_->Shutdown(absl::ToChronoTime(bound)); });
   }
+  // No version is loaded or swapped from now on.
+  if (repository_ != nullptr) repository_->Stop();
   if (registry_ != nullptr) {  // null when Start failed early
     registry_->WaitUntilIdle(deadline);
     registry_->StopAll(

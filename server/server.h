@@ -1,6 +1,8 @@
 // Start here (server layer): LanguageModelServer puts it together — the
-// model registry (one scheduler thread per model), the LanguageModelService,
-// the standard health service and server reflection on one gRPC server.
+// model registry (one scheduler thread per model version), the model
+// repository that loads and swaps versions (options.repository), the
+// LanguageModelService, the standard health service and server reflection
+// on one gRPC server.
 //
 // Health (grpc.health.v1): readiness under "" and
 // "lstmserve.v1.LanguageModelService" — NOT_SERVING until every model has run
@@ -22,6 +24,8 @@
 #define LSTMSERVE_SERVER_SERVER_H_
 
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -34,7 +38,9 @@
 #include "server/auth.h"
 #include "server/liveness.h"
 #include "server/metrics.h"
+#include "server/model_loader.h"
 #include "server/model_registry.h"
+#include "server/model_repository.h"
 #include "server/process_metrics.h"
 #include "server/request_log.h"
 #include "server/options.h"
@@ -44,9 +50,12 @@ namespace lstmserve {
 
 class LanguageModelServer {
  public:
-  // Serves `engines` (already built: main.cc loads packages, tests pass
-  // in-memory models) on options.listen, starts the metrics exposer and the
-  // request log if asked for, warms each model up and reports SERVING.
+  // Serves `engines` (already built: main loads the --model packages, tests
+  // pass in-memory models) as version 1 of each, plus the models of
+  // options.repository (scanned once before this returns, then kept in
+  // step: server/model_repository.h), on options.listen; starts the metrics
+  // exposer and the request log if asked for, warms each model up and
+  // reports SERVING. At least one model must be served.
   static absl::StatusOr<std::unique_ptr<LanguageModelServer>> Start(
       const ServerOptions& options, std::vector<NamedEngine> engines);
   // Shuts down (with a zero grace period if Shutdown was not called).
@@ -56,6 +65,13 @@ class LanguageModelServer {
   int port() const { return port_; }
   // The bound metrics port; 0 when metrics are off.
   int metrics_port() const { return metrics_port_; }
+
+  // Asks the repository for a rescan (SIGHUP); nothing without one.
+  void RequestRescan();
+  // The served model versions (thread-safe; for the HTTP front and tests).
+  ModelRegistry* registry() const { return registry_.get(); }
+  // The repository, or null when options.repository.directory is empty.
+  ModelRepository* repository() const { return repository_.get(); }
 
   // Graceful shutdown: health NOT_SERVING at once. With a connection age
   // (options.network.max_connection_age) the listener closes first and the
@@ -90,6 +106,8 @@ class LanguageModelServer {
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<BearerTokenAuth> auth_;  // null: no token needed
   std::unique_ptr<ModelRegistry> registry_;
+  std::set<std::string> fixed_models_;  // the names of `engines` (version 1)
+  std::unique_ptr<ModelRepository> repository_;  // destroyed before registry_
   std::unique_ptr<LanguageModelService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<LivenessWatchdog> liveness_;  // destroyed first: uses server_ and registry_

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/generate_reactor.h"
 #include "server/status_util.h"
@@ -61,13 +62,18 @@ std::string LanguageModelService::RequestId(const std::string& from_client) {
   return absl::StrFormat("%s-%d", id_prefix_, next_id_.fetch_add(1));
 }
 
-absl::StatusOr<ModelRegistry::Model*> LanguageModelService::Admit(
-    const grpc::CallbackServerContext& context, const std::string& model) const {
+absl::StatusOr<ModelHandle> LanguageModelService::Admit(const grpc::CallbackServerContext& context,
+                                                        const std::string& model,
+                                                        int64_t version) const {
   if (auth_ != nullptr) {
     if (absl::Status allowed = auth_->Check(context); !allowed.ok()) return allowed;
   }
   if (draining_.load()) return absl::UnavailableError("the server is shutting down");
-  return registry_->Find(model);
+  if (version < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model_version ", version, " is negative; 0 = the serving version, or a loaded one"));
+  }
+  return registry_->Find(model, version);
 }
 
 RequestRecord LanguageModelService::NewRecord(const grpc::CallbackServerContext& context,
@@ -97,18 +103,19 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* LanguageModelService::Generate(
   RequestRecord record =
       NewRecord(*context, "Generate", client_id.ok() ? *client_id : request->request_id());
   const absl::Time arrival = record.start;
-  auto model = Admit(*context, request->model());
+  auto model = Admit(*context, request->model(), request->model_version());
   if (!model.ok() || !client_id.ok()) {
     auto* reactor = new GenerateReactor(nullptr, observer_, std::move(record));
     reactor->Reject(model.ok() ? client_id.status() : model.status());
     return reactor;
   }
-  record.model = (*model)->name;
+  const ModelHandle version = *std::move(model);
+  record.model = version->name();
+  record.model_version = version->version();
   record.request_id = RequestId(*client_id);
   const std::string request_id = record.request_id;
-  auto* reactor = new GenerateReactor((*model)->scheduler.get(), observer_, std::move(record),
-                                      &write_dispatcher_);
-  auto spec = ValidateGenerateRequest(*request, *(*model)->tokenizer, limits_, RandomSeed());
+  auto* reactor = new GenerateReactor(version, observer_, std::move(record), &write_dispatcher_);
+  auto spec = ValidateGenerateRequest(*request, version->tokenizer(), limits_, RandomSeed());
   if (!spec.ok()) {
     reactor->Reject(spec.status());
     return reactor;
@@ -130,13 +137,16 @@ grpc::ServerUnaryReactor* LanguageModelService::Score(grpc::CallbackServerContex
   RequestRecord record =
       NewRecord(*context, "Score", client_id.ok() ? *client_id : request->request_id());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto model = Admit(*context, request->model());
+  auto model = Admit(*context, request->model(), request->model_version());
   if (!model.ok() || !client_id.ok()) {
     FinishUnary(reactor, record, model.ok() ? client_id.status() : model.status());
     return reactor;
   }
-  record.model = (*model)->name;
-  auto input = ValidateScoreRequest(*request, *(*model)->tokenizer, limits_);
+  ModelHandle version = *std::move(model);
+  record.model = version->name();
+  record.model_version = version->version();
+  response->set_model_version(version->version());
+  auto input = ValidateScoreRequest(*request, version->tokenizer(), limits_);
   if (!input.ok()) {
     FinishUnary(reactor, record, input.status());
     return reactor;
@@ -144,9 +154,12 @@ grpc::ServerUnaryReactor* LanguageModelService::Score(grpc::CallbackServerContex
   response->set_request_id(RequestId(*client_id));
   record.request_id = response->request_id();
   record.prompt_tokens = static_cast<int>(input->tokens.size());
-  absl::Status submitted = (*model)->scheduler->SubmitScore(
+  ModelScheduler* scheduler = version->scheduler();
+  absl::Status submitted = scheduler->SubmitScore(
       std::move(input->tokens), input->first_scored,
-      [this, reactor, response, record](absl::StatusOr<ScoreResult> result) mutable {
+      // Holds the version until the request is done.
+      [this, reactor, response, record, version = std::move(version)](
+          absl::StatusOr<ScoreResult> result) mutable {
         if (result.ok()) {
           response->mutable_token_ids()->Add(result->token_ids.begin(), result->token_ids.end());
           response->mutable_token_logprobs()->Add(result->logprobs.begin(),
@@ -167,13 +180,16 @@ grpc::ServerUnaryReactor* LanguageModelService::Embed(grpc::CallbackServerContex
   RequestRecord record =
       NewRecord(*context, "Embed", client_id.ok() ? *client_id : request->request_id());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto model = Admit(*context, request->model());
+  auto model = Admit(*context, request->model(), request->model_version());
   if (!model.ok() || !client_id.ok()) {
     FinishUnary(reactor, record, model.ok() ? client_id.status() : model.status());
     return reactor;
   }
-  record.model = (*model)->name;
-  auto tokens = ValidateEmbedRequest(*request, *(*model)->tokenizer, limits_);
+  ModelHandle version = *std::move(model);
+  record.model = version->name();
+  record.model_version = version->version();
+  response->set_model_version(version->version());
+  auto tokens = ValidateEmbedRequest(*request, version->tokenizer(), limits_);
   if (!tokens.ok()) {
     FinishUnary(reactor, record, tokens.status());
     return reactor;
@@ -183,9 +199,12 @@ grpc::ServerUnaryReactor* LanguageModelService::Embed(grpc::CallbackServerContex
   record.request_id = response->request_id();
   record.prompt_tokens = static_cast<int>(tokens->size());
   const bool all_layers = request->include_all_layers();
-  absl::Status submitted = (*model)->scheduler->SubmitEmbed(
+  ModelScheduler* scheduler = version->scheduler();
+  absl::Status submitted = scheduler->SubmitEmbed(
       *std::move(tokens),
-      [this, reactor, response, all_layers, record](absl::StatusOr<SequenceState> state) mutable {
+      // Holds the version until the request is done.
+      [this, reactor, response, all_layers, record, version = std::move(version)](
+          absl::StatusOr<SequenceState> state) mutable {
         if (state.ok() && !state->layers.empty()) {
           const std::vector<float>& top = state->layers.back().h;
           response->mutable_embedding()->Add(top.begin(), top.end());
@@ -218,7 +237,7 @@ grpc::ServerUnaryReactor* LanguageModelService::ListModels(grpc::CallbackServerC
     FinishUnary(reactor, record, absl::UnavailableError("the server is shutting down"));
     return reactor;
   }
-  for (const auto& m : registry_->models()) *response->add_models() = m->info;
+  for (v1::ModelInfo& m : registry_->List()) *response->add_models() = std::move(m);
   FinishUnary(reactor, record, absl::OkStatus());
   return reactor;
 }

@@ -9,6 +9,11 @@
 // With `auth` (BearerTokenAuth), every call without a valid token ends with
 // UNAUTHENTICATED before anything else is looked at.
 //
+// Each request runs on one model version (ModelRegistry::Find: the serving
+// one, or the one named by model_version) and holds it until it ends, so a
+// version swapped out meanwhile still finishes it; responses carry the
+// version in model_version.
+//
 // Thread-safe. Borrows the registry, the observer and auth (both may be
 // null), which must outlive the service.
 #ifndef LSTMSERVE_SERVER_SERVICE_H_
@@ -52,9 +57,10 @@ class LanguageModelService final : public v1::LanguageModelService::CallbackServ
   // The request id to use: the client's (field or x-request-id metadata), or
   // a new unique one.
   std::string RequestId(const std::string& from_client);
-  // The model, or UNAUTHENTICATED / UNAVAILABLE (draining) / NOT_FOUND.
-  absl::StatusOr<ModelRegistry::Model*> Admit(const grpc::CallbackServerContext& context,
-                                              const std::string& model) const;
+  // The model version to run (`version` 0: the serving one), or
+  // UNAUTHENTICATED / UNAVAILABLE (draining) / NOT_FOUND.
+  absl::StatusOr<ModelHandle> Admit(const grpc::CallbackServerContext& context,
+                                    const std::string& model, int64_t version) const;
   // A record for a request that just arrived.
   static RequestRecord NewRecord(const grpc::CallbackServerContext& context, const char* rpc,
                                  const std::string& request_id);
