@@ -22,6 +22,9 @@ namespace lstmserve {
 struct NamedEngine {
   std::string name;
   std::unique_ptr<InferenceEngine> engine;
+  // What identifies its weights (ModelVersion::Source::fingerprint); empty:
+  // unknown.
+  std::string fingerprint = {};
 };
 
 // A model to load from a package directory (a --model NAME=DIR flag).

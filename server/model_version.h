@@ -36,6 +36,10 @@ class ModelVersion {
     std::string directory;  // empty: an in-memory engine
     // DirectorySignature of the package when it was loaded (empty: in-memory).
     std::string signature;
+    // What identifies the weights (e.g. a hash of the package files), for
+    // states that must only be accepted by the version that made them;
+    // empty: unknown (compare identity() then).
+    std::string fingerprint;
   };
 
   // Gives the observer for a version's scheduler (may return null: none);

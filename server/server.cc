@@ -70,7 +70,8 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
           absl::StrCat("model name '", e.name, "' is empty or used twice"));
     }
     ASSIGN_OR_RETURN(ModelHandle version,
-                     ModelVersion::Create(e.name, 1, std::move(e.engine), ModelVersion::Source{},
+                     ModelVersion::Create(e.name, 1, std::move(e.engine),
+                                          ModelVersion::Source{"", "", e.fingerprint},
                                           options.scheduler, observer_for));
     RETURN_IF_ERROR(s->registry_->Publish(std::move(version)));
   }

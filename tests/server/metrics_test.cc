@@ -95,8 +95,10 @@ class Metrics {
 };
 
 std::string Requests(const std::string& model, const std::string& rpc, const std::string& code) {
+  // Requests that ran on a model carry its version (1: a model given to
+  // Start); model "" (none found) has version "".
   return absl::StrCat("lstmserve_requests_total{code=\"", code, "\",model=\"", model, "\",rpc=\"",
-                      rpc, "\"}");
+                      rpc, "\",version=\"", model.empty() ? "" : "1", "\"}");
 }
 std::string Tiny(const std::string& name) { return absl::StrCat(name, "{model=\"tiny\"}"); }
 
@@ -148,7 +150,8 @@ TEST(MetricsTest, ScrapeMatchesAKnownWorkloadExactly) {
   EXPECT_EQ(m(Tiny("lstmserve_generated_tokens_total")), 55);
   EXPECT_EQ(m("lstmserve_generations_finished_total{finish_reason=\"length\",model=\"tiny\"}"), 10);
   EXPECT_EQ(m("lstmserve_request_duration_seconds_count{model=\"tiny\",rpc=\"Generate\"}"), 11);
-  EXPECT_EQ(m("lstmserve_request_duration_seconds_count{model=\"\",rpc=\"Generate\"}"), 1);
+  EXPECT_EQ(m("lstmserve_request_duration_seconds_count{model=\"\",rpc=\"Generate\",version=\"\"}"),
+            1);
   EXPECT_EQ(m(Tiny("lstmserve_time_to_first_token_seconds_count")), 10);
   EXPECT_EQ(m(Tiny("lstmserve_queue_wait_seconds_count")), 10);
   EXPECT_EQ(m(Tiny("lstmserve_inter_token_latency_seconds_count")), 55 - 10);
@@ -169,7 +172,7 @@ TEST(MetricsTest, ScrapeMatchesAKnownWorkloadExactly) {
   EXPECT_EQ(m(Tiny("lstmserve_queued_requests")), 0);
   EXPECT_EQ(m(Tiny("lstmserve_queue_capacity")), 256);
   EXPECT_EQ(m("lstmserve_model_info{engine=\"reference\",hidden_size=\"40\",layers=\"2\","
-              "model=\"tiny\",precision=\"f32\",vocab_size=\"37\"}"),
+              "model=\"tiny\",precision=\"f32\",version=\"1\",vocab_size=\"37\"}"),
             1);
   EXPECT_GT(m("process_resident_memory_bytes"), 0);
   EXPECT_GT(m("process_start_time_seconds"), 0);

@@ -43,6 +43,14 @@ class TestRepository {
   void Publish(const std::string& model, int64_t version) const {
     Publish(model, version, VersionShape(version));
   }
+  // Publishes a version whose weights file is cut to half its size.
+  void PublishBroken(const std::string& model, int64_t version) const {
+    const std::string staging = absl::StrCat(path(), "/", model, "/.staging-", version);
+    WritePackage(SpecFromPackage(RandomPackage(VersionShape(version))), staging);
+    const std::string weights = absl::StrCat(staging, "/", kWeightsFileName);
+    std::filesystem::resize_file(weights, std::filesystem::file_size(weights) / 2);
+    std::filesystem::rename(staging, VersionDir(model, version));
+  }
   // Writes the package file by file in place (a scan may see it half done).
   void WriteInPlace(const std::string& model, int64_t version) const {
     WritePackage(SpecFromPackage(RandomPackage(VersionShape(version))),
