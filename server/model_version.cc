@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "models/model_config.h"
-#include "models/status_macros.h"
+#include "base/status_macros.h"
 
 namespace lstmserve {
 namespace {

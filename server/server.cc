@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "models/status_macros.h"
+#include "base/status_macros.h"
 #include "server/credentials.h"
 #include "server/listen_sockets.h"
 #include "server/status_util.h"
