@@ -92,17 +92,6 @@ void ModelRepository::RequestRescan() {
   rescan_ = true;
 }
 
-int64_t ModelRepository::scans() const {
-  absl::MutexLock lock(&mu_);
-  return scans_;
-}
-
-bool ModelRepository::WaitForScans(int64_t after, absl::Time deadline) const {
-  absl::MutexLock lock(&mu_);
-  auto done = [this, after]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return scans_ > after; };
-  return mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
-}
-
 void ModelRepository::Loop() {
   const absl::Duration poll = options_.repository.poll_interval;
   absl::Time next_poll =
@@ -192,10 +181,10 @@ absl::Status ModelRepository::RescanNow() {
     }
     status = listing.status();
   }
-  const bool retired = registry_->HasRetired();
-  absl::MutexLock lock(&mu_);
-  ++scans_;
-  release_ = release_ || retired;  // the thread watches them until released
+  if (registry_->HasRetired()) {
+    absl::MutexLock lock(&mu_);
+    release_ = true;  // the thread watches them until they are released
+  }
   return status;
 }
 
@@ -264,7 +253,7 @@ bool ModelRepository::LoadVersion(const std::string& name, int64_t version,
   }
   auto created = ModelVersion::Create(
       name, version, std::make_unique<SharedComputeEngine>(*std::move(engine), budget),
-      ModelVersion::Source{directory, *signature}, options_.scheduler, observer_for);
+      ModelVersion::Source{directory, *signature, ""}, options_.scheduler, observer_for);
   if (!created.ok()) {
     refused_[directory] = *signature;
     Refuse(name, directory, std::string(created.status().message()));

@@ -88,11 +88,6 @@ class ModelRepository {
   // Scans now on the calling thread (after any scan in progress); the
   // directory's read error if it could not be listed (nothing changes then).
   absl::Status RescanNow();
-  // Scans finished so far (tests wait for one to follow RequestRescan).
-  int64_t scans() const;
-  // Waits until more than `after` scans have finished, or `deadline`.
-  bool WaitForScans(int64_t after, absl::Time deadline) const;
-
   // Ends the thread (a scan in progress finishes first). Idempotent.
   void Stop();
 
@@ -130,7 +125,6 @@ class ModelRepository {
   bool rescan_ ABSL_GUARDED_BY(mu_) = false;
   bool release_ ABSL_GUARDED_BY(mu_) = false;  // a scan retired versions
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t scans_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;  // last
 };
 

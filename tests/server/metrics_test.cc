@@ -149,7 +149,8 @@ TEST(MetricsTest, ScrapeMatchesAKnownWorkloadExactly) {
   EXPECT_EQ(m(Tiny("lstmserve_prompt_tokens_total")), 30);
   EXPECT_EQ(m(Tiny("lstmserve_generated_tokens_total")), 55);
   EXPECT_EQ(m("lstmserve_generations_finished_total{finish_reason=\"length\",model=\"tiny\"}"), 10);
-  EXPECT_EQ(m("lstmserve_request_duration_seconds_count{model=\"tiny\",rpc=\"Generate\"}"), 11);
+  EXPECT_EQ(m("lstmserve_request_duration_seconds_count{model=\"tiny\",rpc=\"Generate\",version=\"1\"}"),
+            11);
   EXPECT_EQ(m("lstmserve_request_duration_seconds_count{model=\"\",rpc=\"Generate\",version=\"\"}"),
             1);
   EXPECT_EQ(m(Tiny("lstmserve_time_to_first_token_seconds_count")), 10);
@@ -287,7 +288,7 @@ TEST(RequestLogTest, WritesOneJsonLinePerRequest) {
   EXPECT_THAT(lines[0],
               ::testing::HasSubstr("\"level\":\"info\",\"request_id\":\"req-\\\"1\\\"\""));
   EXPECT_THAT(lines[0],
-              ::testing::HasSubstr("\"model\":\"tiny\",\"rpc\":\"Generate\",\"code\":\"OK\","
+              ::testing::HasSubstr("\"model\":\"tiny\",\"model_version\":1,\"rpc\":\"Generate\",\"code\":\"OK\","
                                    "\"prompt_tokens\":3,\"generated_tokens\":4,"));
   EXPECT_THAT(lines[0], ::testing::HasSubstr("\"finish_reason\":\"length\""));
   EXPECT_THAT(lines[0], ::testing::HasSubstr("\"ttft_ms\":"));

@@ -2,6 +2,7 @@
 // of SIGHUPs while version directories are written in place, removed and
 // published; the process keeps serving, every answer is its version's text,
 // and the last published version ends up serving. Then SIGTERM drains (exit 0).
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
