@@ -7,6 +7,21 @@
 
 namespace lstmserve {
 
+// One text being prefilled: tokens[pos, end) still to feed into *state.
+struct ModelScheduler::PrefillTask {
+  absl::Span<const int32_t> tokens;  // the whole text
+  int pos = 0;                       // tokens already in *state
+  int end = 0;
+  SequenceState* state = nullptr;
+  float* last_logprobs = nullptr;  // [V] after tokens[end - 1], or null
+  float* all_logprobs = nullptr;   // [tokens.size(), V], row j after tokens[j]; or null
+  bool use_cache = false;          // look up / store prefixes (text from its first token)
+  int capture_at = -1;             // copy the state after this many tokens to *capture
+  std::optional<SequenceState>* capture = nullptr;
+  std::vector<SequenceState> checkpoint_states;
+  std::vector<int> checkpoint_lengths;
+};
+
 // What one iteration took off the queue.
 struct ModelScheduler::Batch {
   std::vector<std::unique_ptr<GenerationJob>> generations;
@@ -29,6 +44,12 @@ absl::StatusOr<std::unique_ptr<ModelScheduler>> ModelScheduler::Create(
         absl::StrCat("max_batch (", options.max_batch, "), max_queue (", options.max_queue,
                      ") and max_pending_tokens (", options.max_pending_tokens,
                      ") must be >= 1"));
+  }
+  if (options.prefix_cache_bytes < 0 || options.prefix_cache_interval < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("prefix_cache_bytes (", options.prefix_cache_bytes,
+                     ") must be >= 0 and prefix_cache_interval (",
+                     options.prefix_cache_interval, ") >= 1"));
   }
   if (options.step_join_max_prompt < 0 || options.step_join_min_active < 0) {
     return absl::InvalidArgumentError(
@@ -60,6 +81,9 @@ ModelScheduler::ModelScheduler(std::string model_name, std::unique_ptr<Inference
       }()),
       observer_(observer != nullptr ? observer : &default_observer_),
       vocab_size_(engine_->config().vocab_size),
+      prefix_cache_(options.prefix_cache_bytes > 0
+                        ? std::make_unique<PrefixCache>(options.prefix_cache_bytes)
+                        : nullptr),
       free_slots_(options_.max_batch) {}
 
 ModelScheduler::~ModelScheduler() {
@@ -87,21 +111,20 @@ absl::Status ModelScheduler::SubmitGeneration(std::unique_ptr<GenerationJob> job
   return Enqueue(std::move(work));
 }
 
-absl::Status ModelScheduler::SubmitScore(std::vector<int32_t> tokens, int first_scored,
-                                         ScoreDone done) {
-  if (first_scored < 1 || first_scored > static_cast<int>(tokens.size())) {
+absl::Status ModelScheduler::SubmitScore(TextInput input, int first_scored, ScoreDone done) {
+  if (first_scored < 1 || first_scored > static_cast<int>(input.tokens.size())) {
     return absl::InvalidArgumentError("SubmitScore: first_scored out of range");
   }
   Work work;
-  work.score = std::make_unique<ScoreWork>(ScoreWork{std::move(tokens), first_scored,
+  work.score = std::make_unique<ScoreWork>(ScoreWork{std::move(input), first_scored,
                                                      std::move(done)});
   return Enqueue(std::move(work));
 }
 
-absl::Status ModelScheduler::SubmitEmbed(std::vector<int32_t> tokens, EmbedDone done) {
-  if (tokens.empty()) return absl::InvalidArgumentError("SubmitEmbed: no tokens");
+absl::Status ModelScheduler::SubmitEmbed(TextInput input, EmbedDone done) {
+  if (input.tokens.empty()) return absl::InvalidArgumentError("SubmitEmbed: no tokens");
   Work work;
-  work.embed = std::make_unique<EmbedWork>(EmbedWork{std::move(tokens), std::move(done)});
+  work.embed = std::make_unique<EmbedWork>(EmbedWork{std::move(input), std::move(done)});
   return Enqueue(std::move(work));
 }
 
@@ -206,6 +229,70 @@ void ModelScheduler::Loop() {
   Shutdown();
 }
 
+void ModelScheduler::LookUpPrefix(PrefillTask* task, int max_length) {
+  if (prefix_cache_ == nullptr || !task->use_cache) return;
+  const int hit = prefix_cache_->Lookup(task->tokens, max_length, task->state);
+  task->pos = hit;
+  observer_->OnPrefixCacheLookup(static_cast<int>(task->tokens.size()), hit);
+}
+
+absl::Status ModelScheduler::RunPrefill(std::vector<PrefillTask>& tasks) {
+  const int V = vocab_size_;
+  const int interval = options_.prefix_cache_interval;
+  std::vector<PrefillItem> items;
+  std::vector<PrefillTask*> running;
+  std::vector<int> chunk_ends;
+  for (PrefillTask& t : tasks) {
+    if (t.capture_at == t.pos) *t.capture = *t.state;
+  }
+  for (;;) {
+    items.clear();
+    running.clear();
+    chunk_ends.clear();
+    int tokens = 0;
+    for (PrefillTask& t : tasks) {
+      if (t.pos >= t.end) continue;
+      // Chunks end at multiples of the interval counted from the text's
+      // first token, whatever the cache holds: a state computed after a
+      // cache hit is then the one a cold prefill computes.
+      int chunk_end = std::min(t.end, (t.pos / interval + 1) * interval);
+      if (t.capture_at > t.pos) chunk_end = std::min(chunk_end, t.capture_at);
+      items.push_back({t.tokens.subspan(t.pos, chunk_end - t.pos), t.state,
+                       chunk_end == t.end ? t.last_logprobs : nullptr,
+                       t.all_logprobs != nullptr ? t.all_logprobs + int64_t{t.pos} * V : nullptr});
+      running.push_back(&t);
+      chunk_ends.push_back(chunk_end);
+      tokens += chunk_end - t.pos;
+    }
+    if (items.empty()) break;
+    const absl::Time start = absl::Now();
+    absl::Status status = engine_->Prefill(items);
+    observer_->OnPrefill(static_cast<int>(items.size()), tokens, absl::Now() - start);
+    if (!status.ok()) return status;
+    for (size_t i = 0; i < running.size(); ++i) {
+      PrefillTask& t = *running[i];
+      t.pos = chunk_ends[i];
+      if (t.pos == t.capture_at) *t.capture = *t.state;
+      if (prefix_cache_ != nullptr && t.use_cache && (t.pos % interval == 0 || t.pos == t.end)) {
+        t.checkpoint_lengths.push_back(t.pos);
+        t.checkpoint_states.push_back(*t.state);
+      }
+    }
+  }
+  bool stored = false;
+  for (PrefillTask& t : tasks) {
+    if (t.checkpoint_lengths.empty()) continue;
+    std::vector<PrefixCache::Checkpoint> checkpoints;
+    for (size_t i = 0; i < t.checkpoint_lengths.size(); ++i) {
+      checkpoints.push_back({t.checkpoint_lengths[i], &t.checkpoint_states[i]});
+    }
+    prefix_cache_->Insert(t.tokens, checkpoints);
+    stored = true;
+  }
+  if (stored) observer_->OnPrefixCacheBytes(prefix_cache_->bytes());
+  return absl::OkStatus();
+}
+
 void ModelScheduler::Prefill(Batch* batch) {
   const ModelConfig& config = engine_->config();
   const int V = vocab_size_;
@@ -215,7 +302,10 @@ void ModelScheduler::Prefill(Batch* batch) {
   // SchedulerOptions::step_join_max_prompt) instead of stalling for a prefill.
   const bool busy = static_cast<int>(active_.size()) >= options_.step_join_min_active;
   for (auto& job : batch->generations) {
-    observer_->OnAdmitted(static_cast<int>(job->spec.prompt.size()), admitted - job->arrival);
+    // The client's prompt tokens (a start state's last token is not one).
+    const int prompt_tokens =
+        static_cast<int>(job->spec.prompt.size()) - (job->spec.start_state ? 1 : 0);
+    observer_->OnAdmitted(prompt_tokens, admitted - job->arrival);
     auto seq = std::make_unique<Sequence>(std::move(job), tokenizer_, observer_,
                                           config.num_layers, config.hidden_size, admitted);
     if (busy && static_cast<int>(seq->spec().prompt.size()) <= options_.step_join_max_prompt) {
@@ -226,30 +316,59 @@ void ModelScheduler::Prefill(Batch* batch) {
     }
   }
   if (fresh.empty() && batch->scores.empty() && batch->embeds.empty()) return;
-  std::vector<SequenceState> states(batch->scores.size() + batch->embeds.size(),
-                                    SequenceState::Zeros(config.num_layers, config.hidden_size));
+  const size_t texts = batch->scores.size() + batch->embeds.size();
+  std::vector<SequenceState> states(texts);
   std::vector<float> last(fresh.size() * V);
   std::vector<std::vector<float>> all(batch->scores.size());
-  std::vector<PrefillItem> items;
-  int tokens = 0;
+  std::vector<std::optional<SequenceState>> before_last(texts);
+  std::vector<PrefillTask> tasks;
+  tasks.reserve(fresh.size() + texts);
+  // Generations: the prompt; the first token comes from its last row.
   for (size_t i = 0; i < fresh.size(); ++i) {
-    items.push_back({fresh[i]->spec().prompt, fresh[i]->state(), &last[i * V], nullptr});
-    tokens += static_cast<int>(fresh[i]->spec().prompt.size());
+    PrefillTask t;
+    t.tokens = fresh[i]->spec().prompt;
+    t.end = static_cast<int>(t.tokens.size());
+    t.state = fresh[i]->state();
+    t.last_logprobs = &last[i * V];
+    t.use_cache = fresh[i]->spec().use_prefix_cache && !fresh[i]->spec().start_state;
+    LookUpPrefix(&t, t.end - 1);
+    tasks.push_back(std::move(t));
   }
+  // Score and Embed: from the client's state or zeros.
+  auto text_task = [&](const TextInput& input, size_t k) {
+    states[k] = input.start_state ? *input.start_state
+                                  : SequenceState::Zeros(config.num_layers, config.hidden_size);
+    PrefillTask t;
+    t.tokens = input.tokens;
+    t.state = &states[k];
+    t.use_cache = !input.start_state.has_value();
+    if (input.return_state) {
+      t.capture_at = static_cast<int>(input.tokens.size()) - 1;
+      t.capture = &before_last[k];
+    }
+    return t;
+  };
   for (size_t i = 0; i < batch->scores.size(); ++i) {
-    all[i].resize(batch->scores[i]->tokens.size() * V);
-    items.push_back({batch->scores[i]->tokens, &states[i], nullptr, all[i].data()});
-    tokens += static_cast<int>(batch->scores[i]->tokens.size());
+    const ScoreWork& w = *batch->scores[i];
+    PrefillTask t = text_task(w.input, i);
+    // Row j is needed for j in [first_scored - 1, T - 2]: the last token is
+    // never an input, and tokens before first_scored - 1 may come from the
+    // cache.
+    t.end = static_cast<int>(w.input.tokens.size()) - 1;
+    all[i].resize(w.input.tokens.size() * V);
+    t.all_logprobs = all[i].data();
+    LookUpPrefix(&t, w.first_scored - 1);
+    tasks.push_back(std::move(t));
   }
   for (size_t i = 0; i < batch->embeds.size(); ++i) {
-    items.push_back(
-        {batch->embeds[i]->tokens, &states[batch->scores.size() + i], nullptr, nullptr});
-    tokens += static_cast<int>(batch->embeds[i]->tokens.size());
+    const size_t k = batch->scores.size() + i;
+    PrefillTask t = text_task(batch->embeds[i]->input, k);
+    t.end = static_cast<int>(batch->embeds[i]->input.tokens.size());
+    LookUpPrefix(&t, t.end - 1);
+    tasks.push_back(std::move(t));
   }
-  const absl::Time start = absl::Now();
-  absl::Status status = engine_->Prefill(items);
+  absl::Status status = RunPrefill(tasks);
   const absl::Time now = absl::Now();
-  observer_->OnPrefill(static_cast<int>(items.size()), tokens, now - start);
   if (!status.ok()) status = absl::InternalError(absl::StrCat("prefill failed: ", status.message()));
 
   for (size_t i = 0; i < fresh.size(); ++i) {
@@ -267,19 +386,22 @@ void ModelScheduler::Prefill(Batch* batch) {
       continue;
     }
     ScoreResult r;
-    for (size_t j = w.first_scored; j < w.tokens.size(); ++j) {
-      const float lp = all[i][(j - 1) * V + w.tokens[j]];
-      r.token_ids.push_back(w.tokens[j]);
+    const std::vector<int32_t>& tokens = w.input.tokens;
+    for (size_t j = w.first_scored; j < tokens.size(); ++j) {
+      const float lp = all[i][(j - 1) * V + tokens[j]];
+      r.token_ids.push_back(tokens[j]);
       r.logprobs.push_back(lp);
       r.total += lp;
     }
+    r.before_last = std::move(before_last[i]);
     w.done(std::move(r));
   }
   for (size_t i = 0; i < batch->embeds.size(); ++i) {
+    const size_t k = batch->scores.size() + i;
     if (!status.ok()) {
       batch->embeds[i]->done(status);
     } else {
-      batch->embeds[i]->done(std::move(states[batch->scores.size() + i]));
+      batch->embeds[i]->done(EmbedResult{std::move(states[k]), std::move(before_last[k])});
     }
   }
 }

@@ -22,6 +22,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,19 +36,36 @@
 #include "models/tokenizer.h"
 #include "server/generation.h"
 #include "server/options.h"
+#include "server/prefix_cache.h"
 #include "server/scheduler_observer.h"
 #include "server/sequence.h"
 
 namespace lstmserve {
 
+// A Score or Embed text after validation: the tokens fed to the model, from
+// `start_state` (a client's portable state, whose last token is then
+// tokens[0]) or from zeros. Plain value.
+struct TextInput {
+  std::vector<int32_t> tokens;  // >= 1
+  std::optional<SequenceState> start_state;
+  // Fill the result's `before_last`: the state after every token but the
+  // last (a portable state's content, server/state_codec.h).
+  bool return_state = false;
+};
+
 struct ScoreResult {
   std::vector<int32_t> token_ids;   // the scored tokens
   std::vector<float> logprobs;      // one per scored token
   double total = 0.0;
+  std::optional<SequenceState> before_last;  // with return_state
+};
+struct EmbedResult {
+  SequenceState state;  // after every token
+  std::optional<SequenceState> before_last;  // with return_state
 };
 // Called once, on the scheduler thread; must not block.
 using ScoreDone = std::function<void(absl::StatusOr<ScoreResult>)>;
-using EmbedDone = std::function<void(absl::StatusOr<SequenceState>)>;
+using EmbedDone = std::function<void(absl::StatusOr<EmbedResult>)>;
 
 class ModelScheduler {
  public:
@@ -68,11 +86,14 @@ class ModelScheduler {
   // touching its sink and the caller ends the RPC: RESOURCE_EXHAUSTED when
   // max_queue requests already wait, UNAVAILABLE after Stop.
   absl::Status SubmitGeneration(std::unique_ptr<GenerationJob> job);
-  // Scores tokens[first_scored..] given the tokens before each (1 <=
+  // Scores input.tokens[first_scored..] given the tokens before each (1 <=
   // first_scored <= tokens.size()). OK: `done` will be called once.
-  absl::Status SubmitScore(std::vector<int32_t> tokens, int first_scored, ScoreDone done);
-  // The state after `tokens`, from zeros. OK: `done` will be called once.
-  absl::Status SubmitEmbed(std::vector<int32_t> tokens, EmbedDone done);
+  absl::Status SubmitScore(TextInput input, int first_scored, ScoreDone done);
+  // The state after input.tokens. OK: `done` will be called once.
+  absl::Status SubmitEmbed(TextInput input, EmbedDone done);
+  // The prefix-state cache; null when SchedulerOptions::prefix_cache_bytes
+  // is 0. Thread-safe (for tests and metrics).
+  const PrefixCache* prefix_cache() const { return prefix_cache_.get(); }
 
   // Makes the loop look at its queue and sequences now (after a
   // cancellation, or when a paused stream's reader caught up).
@@ -104,14 +125,15 @@ class ModelScheduler {
 
  private:
   struct ScoreWork {
-    std::vector<int32_t> tokens;
+    TextInput input;
     int first_scored = 1;
     ScoreDone done;
   };
   struct EmbedWork {
-    std::vector<int32_t> tokens;
+    TextInput input;
     EmbedDone done;
   };
+  struct PrefillTask;
   // One queued request: exactly one member is set.
   struct Work {
     std::unique_ptr<GenerationJob> generation;
@@ -130,6 +152,13 @@ class ModelScheduler {
   // Takes what can run now off the queue; false when stopping.
   bool TakeWork(Batch* batch);
   void Prefill(Batch* batch);
+  // Runs `tasks` to their ends in rounds of one batched engine Prefill, each
+  // round ending every task's chunk at the next multiple of the cache
+  // interval (so chunks are the same whether the cache is on or off), and
+  // stores checkpoints in the cache.
+  absl::Status RunPrefill(std::vector<PrefillTask>& tasks);
+  // Starts `task` from the longest cached prefix of at most `max_length` tokens.
+  void LookUpPrefix(PrefillTask* task, int max_length);
   void Sweep(absl::Time now);
   void Step();
   void Shutdown();
@@ -141,6 +170,7 @@ class ModelScheduler {
   SchedulerObserver* const observer_;
   SchedulerObserver default_observer_;
   const int vocab_size_;
+  const std::unique_ptr<PrefixCache> prefix_cache_;  // null: off
 
   mutable absl::Mutex mu_;
   std::deque<Work> queue_ ABSL_GUARDED_BY(mu_);

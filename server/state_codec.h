@@ -76,6 +76,25 @@ std::string EncodeState(const StateModel& model, const PortableState& state,
 absl::StatusOr<PortableState> DecodeState(absl::string_view bytes, const StateModel& model,
                                           const StateKeyRing& keys);
 
+// One served model's codec: its StateModel and the server's key ring
+// (borrowed; outlives the codec). Immutable; thread-safe.
+class ModelStateCodec {
+ public:
+  ModelStateCodec(StateModel model, const StateKeyRing* keys)
+      : model_(std::move(model)), keys_(keys) {}
+  std::string Encode(const PortableState& state) const {
+    return EncodeState(model_, state, *keys_);
+  }
+  absl::StatusOr<PortableState> Decode(absl::string_view bytes) const {
+    return DecodeState(bytes, model_, *keys_);
+  }
+  const StateModel& model() const { return model_; }
+
+ private:
+  const StateModel model_;
+  const StateKeyRing* const keys_;
+};
+
 }  // namespace lstmserve
 
 #endif  // LSTMSERVE_SERVER_STATE_CODEC_H_
