@@ -78,6 +78,18 @@ struct SchedulerOptions {
   // step_join_max_prompt = 0 turns this off.
   int step_join_max_prompt = 64;
   int step_join_min_active = 8;
+  // Chunked prefill: a prompt (Generate) or text (Score, Embed) is fed to
+  // the engine at most this many tokens per loop iteration, and every
+  // iteration also runs one Step of the generating streams, so a long
+  // prompt delays each running stream's next token by about one chunk's
+  // time instead of the whole prompt's. Chunks end at multiples of this
+  // size counted from the first token (fixed boundaries a prefix-state
+  // cache can align with). The default, 256: one Prefill call of T tokens
+  // costs about T steps of the recurrence whatever its batch, ~10 ms for
+  // 256 tokens on the demo model on this 2-core machine, under the 25 ms
+  // longest-gap goal, while long enough that the per-call overhead is small
+  // (server/README.md has the measurements). 0 = whole prompts in one call.
+  int prefill_chunk_tokens = 256;
   // Prefix-state cache (server/prefix_cache.h): the most bytes of LSTM
   // states (with their token prefixes) kept per model to start later
   // requests from the longest stored prefix; 0 = off. A state is
@@ -89,9 +101,11 @@ struct SchedulerOptions {
   // prefix_cache_interval tokens of prefill (~10 ms per 256 on the demo).
   int64_t prefix_cache_bytes = int64_t{64} << 20;
   // States are stored every this many tokens from a text's first token (and
-  // at its end); prompts are prefilled in chunks that end at these
-  // boundaries whether the cache is on or off, so a cached state is the one
-  // a cold prefill computes (the answer never depends on the cache).
+  // at its end). Prefill chunks end at these boundaries too (as well as at
+  // multiples of prefill_chunk_tokens), whether the cache is on or off, so a
+  // cached state is the one a cold prefill computes (the answer never
+  // depends on the cache). Keep it a multiple of prefill_chunk_tokens (the
+  // defaults are equal) to add no chunks.
   int prefix_cache_interval = 256;
 };
 

@@ -6,30 +6,74 @@
 #include "absl/strings/str_cat.h"
 
 namespace lstmserve {
+namespace {
 
-// One text being prefilled: tokens[pos, end) still to feed into *state.
-struct ModelScheduler::PrefillTask {
-  absl::Span<const int32_t> tokens;  // the whole text
-  int pos = 0;                       // tokens already in *state
-  int end = 0;
-  SequenceState* state = nullptr;
-  float* last_logprobs = nullptr;  // [V] after tokens[end - 1], or null
-  float* all_logprobs = nullptr;   // [tokens.size(), V], row j after tokens[j]; or null
-  bool use_cache = false;          // look up / store prefixes (text from its first token)
-  int capture_at = -1;             // copy the state after this many tokens to *capture
-  std::optional<SequenceState>* capture = nullptr;
-  std::vector<SequenceState> checkpoint_states;
-  std::vector<int> checkpoint_lengths;
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
 };
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
 
-// What one iteration took off the queue.
-struct ModelScheduler::Batch {
-  std::vector<std::unique_ptr<GenerationJob>> generations;
-  std::vector<std::unique_ptr<GenerationJob>> cancelled;  // cancelled while queued
-  std::vector<std::unique_ptr<ScoreWork>> scores;
-  std::vector<std::unique_ptr<EmbedWork>> embeds;
-  bool empty() const {
-    return generations.empty() && cancelled.empty() && scores.empty() && embeds.empty();
+// The end of the chunk that starts at `pos` of a `size`-token prompt: the
+// next multiple of `chunk` (0: no chunking), or the prompt's end.
+int ChunkEnd(int pos, int size, int chunk) {
+  if (chunk <= 0) return size;
+  return std::min(size, (pos / chunk + 1) * chunk);
+}
+
+// Moves `s` out of an optional into another (empty stays empty).
+std::optional<SequenceState> Take(std::optional<SequenceState>& s) {
+  std::optional<SequenceState> out = std::move(s);
+  s.reset();
+  return out;
+}
+
+}  // namespace
+
+// A request whose prompt is being prefilled. `pos` tokens of it are in the
+// state: a generation's Sequence holds its own state (and counts its prompt
+// tokens), Score and Embed use `state`. A Score collects its log-probs chunk
+// by chunk in `result`. The state may start from a cached prefix (pos > 0
+// before the first chunk) or from a client's state (start_state).
+struct ModelScheduler::PrefillTask {
+  std::variant<std::unique_ptr<Sequence>, ScoreWork, EmbedWork> work;
+  SequenceState state;
+  ScoreResult result;
+  int pos = 0;
+  // return_state (Score, Embed): a chunk ends after this many tokens and
+  // the state there is copied to before_last.
+  int capture_at = -1;
+  std::optional<SequenceState> before_last;
+  // The text starts at its first token (no client state) and the request
+  // may use the prefix cache: states at interval multiples and at the end
+  // are collected here and stored when the prompt completes.
+  bool use_cache = false;
+  std::vector<int> checkpoint_lengths;
+  std::vector<SequenceState> checkpoint_states;
+
+  const std::vector<int32_t>& tokens() const {
+    return std::visit(Overloaded{[](const std::unique_ptr<Sequence>& s)
+                                     -> const std::vector<int32_t>& { return s->spec().prompt; },
+                                 [](const auto& w) -> const std::vector<int32_t>& {
+                                   return w.input.tokens;
+                                 }},
+                      work);
+  }
+  int size() const { return static_cast<int>(tokens().size()); }
+  SequenceState* mutable_state() {
+    if (auto* seq = std::get_if<std::unique_ptr<Sequence>>(&work)) return (*seq)->state();
+    return &state;
+  }
+  Sequence* sequence() {
+    auto* seq = std::get_if<std::unique_ptr<Sequence>>(&work);
+    return seq != nullptr ? seq->get() : nullptr;
+  }
+  // Ends the request with `status` (a generation: `reason` too).
+  void Fail(v1::FinishReason reason, const absl::Status& status, absl::Time now) {
+    std::visit(Overloaded{[&](std::unique_ptr<Sequence>& s) { s->Finish(reason, status, now); },
+                          [&](auto& w) { w.done(status); }},
+               work);
   }
 };
 
@@ -45,17 +89,22 @@ absl::StatusOr<std::unique_ptr<ModelScheduler>> ModelScheduler::Create(
                      ") and max_pending_tokens (", options.max_pending_tokens,
                      ") must be >= 1"));
   }
-  if (options.prefix_cache_bytes < 0 || options.prefix_cache_interval < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("prefix_cache_bytes (", options.prefix_cache_bytes,
-                     ") must be >= 0 and prefix_cache_interval (",
-                     options.prefix_cache_interval, ") >= 1"));
-  }
   if (options.step_join_max_prompt < 0 || options.step_join_min_active < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("step_join_max_prompt (", options.step_join_max_prompt,
                      ") and step_join_min_active (", options.step_join_min_active,
                      ") must be >= 0"));
+  }
+  if (options.prefix_cache_bytes < 0 || options.prefix_cache_interval < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("prefix_cache_bytes (", options.prefix_cache_bytes,
+                     ") must be >= 0 (0 = off) and prefix_cache_interval (",
+                     options.prefix_cache_interval, ") >= 1"));
+  }
+  if (options.prefill_chunk_tokens < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("prefill_chunk_tokens (",
+                                                   options.prefill_chunk_tokens,
+                                                   ") must be >= 0 (0 = no chunking)"));
   }
   if (tokenizer->vocab_size() != engine->config().vocab_size) {
     return absl::InvalidArgumentError(
@@ -84,7 +133,8 @@ ModelScheduler::ModelScheduler(std::string model_name, std::unique_ptr<Inference
       prefix_cache_(options.prefix_cache_bytes > 0
                         ? std::make_unique<PrefixCache>(options.prefix_cache_bytes)
                         : nullptr),
-      free_slots_(options_.max_batch) {}
+      free_slots_(options_.max_batch),
+      prefill_room_(options_.max_batch) {}
 
 ModelScheduler::~ModelScheduler() {
   Stop(absl::UnavailableError("the server is shutting down"));
@@ -100,32 +150,28 @@ absl::Status ModelScheduler::Enqueue(Work work) {
                      " requests waiting; the limit is ", options_.max_queue,
                      " (--max-queue); retry later"));
   }
-  if (work.generation == nullptr) ++queued_prefills_;
+  if (!std::holds_alternative<std::unique_ptr<GenerationJob>>(work)) ++queued_prefills_;
   queue_.push_back(std::move(work));
   return absl::OkStatus();
 }
 
 absl::Status ModelScheduler::SubmitGeneration(std::unique_ptr<GenerationJob> job) {
-  Work work;
-  work.generation = std::move(job);
-  return Enqueue(std::move(work));
+  if (job == nullptr || job->sink == nullptr) {
+    return absl::InvalidArgumentError("SubmitGeneration: a job with a sink is required");
+  }
+  return Enqueue(std::move(job));
 }
 
 absl::Status ModelScheduler::SubmitScore(TextInput input, int first_scored, ScoreDone done) {
   if (first_scored < 1 || first_scored > static_cast<int>(input.tokens.size())) {
     return absl::InvalidArgumentError("SubmitScore: first_scored out of range");
   }
-  Work work;
-  work.score = std::make_unique<ScoreWork>(ScoreWork{std::move(input), first_scored,
-                                                     std::move(done)});
-  return Enqueue(std::move(work));
+  return Enqueue(ScoreWork{std::move(input), first_scored, std::move(done)});
 }
 
 absl::Status ModelScheduler::SubmitEmbed(TextInput input, EmbedDone done) {
   if (input.tokens.empty()) return absl::InvalidArgumentError("SubmitEmbed: no tokens");
-  Work work;
-  work.embed = std::make_unique<EmbedWork>(EmbedWork{std::move(input), std::move(done)});
-  return Enqueue(std::move(work));
+  return Enqueue(EmbedWork{std::move(input), std::move(done)});
 }
 
 void ModelScheduler::Wake() {
@@ -134,7 +180,8 @@ void ModelScheduler::Wake() {
 }
 
 bool ModelScheduler::HasWorkLocked() const {
-  return stop_ || wake_ || queued_prefills_ > 0 || (!queue_.empty() && free_slots_ > 0);
+  return stop_ || wake_ || (queued_prefills_ > 0 && prefill_room_ > 0) ||
+         (!queue_.empty() && free_slots_ > 0);
 }
 
 bool ModelScheduler::IdleLocked() const { return queue_.empty() && busy_ == 0; }
@@ -160,11 +207,44 @@ void ModelScheduler::Stop(const absl::Status& status) {
   if (thread_.joinable()) thread_.join();
 }
 
-bool ModelScheduler::TakeWork(Batch* batch) {
-  const bool runnable = std::any_of(active_.begin(), active_.end(),
-                                    [](const auto& s) { return !s->paused; });
+int ModelScheduler::SlotsInUse() const {
+  int slots = static_cast<int>(active_.size());
+  for (const auto& task : prefill_) slots += task->sequence() != nullptr ? 1 : 0;
+  return slots;
+}
+
+void ModelScheduler::UpdateLoadLocked(int taken, int taken_slots) {
+  busy_ = static_cast<int>(active_.size() + prefill_.size()) + taken;
+  free_slots_ = options_.max_batch - SlotsInUse() - taken_slots;
+  prefill_room_ = options_.max_batch - static_cast<int>(prefill_.size()) - taken;
+}
+
+void ModelScheduler::Loop() {
+  for (;;) {
+    last_progress_ns_.store(absl::ToUnixNanos(absl::Now()), std::memory_order_relaxed);
+    std::vector<Work> taken;
+    if (!TakeWork(&taken)) break;
+    if (!taken.empty()) Admit(std::move(taken));
+    if (!prefill_.empty()) PrefillChunk();
+    Sweep(absl::Now());
+    Step();
+    Sweep(absl::Now());
+    int queued;
+    {
+      absl::MutexLock lock(&mu_);
+      UpdateLoadLocked(0, 0);
+      queued = static_cast<int>(queue_.size());
+    }
+    observer_->OnLoad(queued, static_cast<int>(active_.size()));
+  }
+  Shutdown();
+}
+
+bool ModelScheduler::TakeWork(std::vector<Work>* taken) {
+  const bool runnable = !prefill_.empty() || std::any_of(active_.begin(), active_.end(),
+                                                         [](const auto& s) { return !s->paused; });
   absl::MutexLock lock(&mu_);
-  free_slots_ = options_.max_batch - static_cast<int>(active_.size());
+  UpdateLoadLocked(0, 0);
   if (!runnable) {
     // Nothing to step: sleep until there is work. The timeout bounds how late
     // a paused sequence notices its deadline if no cancellation arrives.
@@ -173,240 +253,240 @@ bool ModelScheduler::TakeWork(Batch* batch) {
   }
   wake_ = false;
   if (stop_) return false;
-  int prefill_items = 0;
-  for (auto it = queue_.begin(); it != queue_.end() && prefill_items < options_.max_batch;) {
-    if (it->generation != nullptr) {
-      if (it->generation->sink->cancelled()) {
-        batch->cancelled.push_back(std::move(it->generation));
-      } else if (free_slots_ > 0) {
-        batch->generations.push_back(std::move(it->generation));
-        --free_slots_;
-        ++prefill_items;
-      } else {
-        ++it;
-        continue;
+  const absl::Time now = absl::Now();
+  int free_slots = free_slots_;
+  int room = prefill_room_;
+  int starting = 0;       // taken requests that will run
+  int starting_slots = 0;  // of which generations
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    bool take = false;
+    if (auto* job = std::get_if<std::unique_ptr<GenerationJob>>(&*it)) {
+      if ((*job)->sink->cancelled() || now >= (*job)->deadline) {
+        take = true;  // ends in Admit without running
+      } else if (free_slots > 0 && room > 0) {
+        take = true;
+        --free_slots;
+        --room;
+        ++starting;
+        ++starting_slots;
       }
-    } else {
-      if (it->score != nullptr) batch->scores.push_back(std::move(it->score));
-      if (it->embed != nullptr) batch->embeds.push_back(std::move(it->embed));
+    } else if (room > 0) {
+      take = true;
+      --room;
+      ++starting;
       --queued_prefills_;
-      ++prefill_items;
     }
+    if (!take) {
+      ++it;
+      continue;
+    }
+    taken->push_back(std::move(*it));
     it = queue_.erase(it);
   }
-  busy_ = static_cast<int>(active_.size() + batch->generations.size() + batch->scores.size() +
-                           batch->embeds.size());
+  UpdateLoadLocked(starting, starting_slots);
   return true;
 }
 
-void ModelScheduler::Loop() {
-  for (;;) {
-    last_progress_ns_.store(absl::ToUnixNanos(absl::Now()), std::memory_order_relaxed);
-    Batch batch;
-    if (!TakeWork(&batch)) break;
-    for (auto& job : batch.cancelled) {
-      const absl::Time now = absl::Now();
-      const bool expired = now >= job->deadline;  // gRPC cancels expired calls too
-      Sequence(std::move(job), tokenizer_, observer_, 1, 1, now)
-          .Finish(expired ? v1::FINISH_REASON_DEADLINE : v1::FINISH_REASON_CANCELLED,
-                  expired ? absl::DeadlineExceededError("the deadline passed while queued")
-                          : absl::CancelledError("cancelled while queued"),
-                  now);
-    }
-    if (!batch.empty()) Prefill(&batch);
-    Sweep(absl::Now());
-    Step();
-    Sweep(absl::Now());
-    int queued;
-    {
-      absl::MutexLock lock(&mu_);
-      busy_ = static_cast<int>(active_.size());
-      free_slots_ = options_.max_batch - busy_;
-      queued = static_cast<int>(queue_.size());
-    }
-    observer_->OnLoad(queued, static_cast<int>(active_.size()));
-  }
-  Shutdown();
+bool ModelScheduler::JoinsThroughSteps(int prompt_tokens) const {
+  // A busy batch takes short prompts through its steps (see
+  // SchedulerOptions::step_join_max_prompt) instead of stalling for a prefill.
+  return static_cast<int>(active_.size()) >= options_.step_join_min_active &&
+         prompt_tokens <= options_.step_join_max_prompt;
 }
 
 void ModelScheduler::LookUpPrefix(PrefillTask* task, int max_length) {
   if (prefix_cache_ == nullptr || !task->use_cache) return;
-  const int hit = prefix_cache_->Lookup(task->tokens, max_length, task->state);
-  task->pos = hit;
-  observer_->OnPrefixCacheLookup(static_cast<int>(task->tokens.size()), hit);
+  const int hit = prefix_cache_->Lookup(task->tokens(), max_length, task->mutable_state());
+  if (hit > 0) {
+    task->pos = hit;
+    // The cache fed the first `hit` prompt tokens (never the whole prompt).
+    if (Sequence* seq = task->sequence()) seq->PrefillDone(hit, nullptr, vocab_size_, absl::Now());
+  }
+  observer_->OnPrefixCacheLookup(task->size(), hit);
 }
 
-absl::Status ModelScheduler::RunPrefill(std::vector<PrefillTask>& tasks) {
-  const int V = vocab_size_;
-  const int interval = options_.prefix_cache_interval;
-  std::vector<PrefillItem> items;
-  std::vector<PrefillTask*> running;
-  std::vector<int> chunk_ends;
-  for (PrefillTask& t : tasks) {
-    if (t.capture_at == t.pos) *t.capture = *t.state;
+void ModelScheduler::StoreCheckpoints(PrefillTask* task) {
+  if (prefix_cache_ == nullptr || task->checkpoint_lengths.empty()) return;
+  std::vector<PrefixCache::Checkpoint> checkpoints;
+  for (size_t i = 0; i < task->checkpoint_lengths.size(); ++i) {
+    checkpoints.push_back({task->checkpoint_lengths[i], &task->checkpoint_states[i]});
   }
-  for (;;) {
-    items.clear();
-    running.clear();
-    chunk_ends.clear();
-    int tokens = 0;
-    for (PrefillTask& t : tasks) {
-      if (t.pos >= t.end) continue;
-      // Chunks end at multiples of the interval counted from the text's
-      // first token, whatever the cache holds: a state computed after a
-      // cache hit is then the one a cold prefill computes.
-      int chunk_end = std::min(t.end, (t.pos / interval + 1) * interval);
-      if (t.capture_at > t.pos) chunk_end = std::min(chunk_end, t.capture_at);
-      items.push_back({t.tokens.subspan(t.pos, chunk_end - t.pos), t.state,
-                       chunk_end == t.end ? t.last_logprobs : nullptr,
-                       t.all_logprobs != nullptr ? t.all_logprobs + int64_t{t.pos} * V : nullptr});
-      running.push_back(&t);
-      chunk_ends.push_back(chunk_end);
-      tokens += chunk_end - t.pos;
-    }
-    if (items.empty()) break;
-    const absl::Time start = absl::Now();
-    absl::Status status = engine_->Prefill(items);
-    observer_->OnPrefill(static_cast<int>(items.size()), tokens, absl::Now() - start);
-    if (!status.ok()) return status;
-    for (size_t i = 0; i < running.size(); ++i) {
-      PrefillTask& t = *running[i];
-      t.pos = chunk_ends[i];
-      if (t.pos == t.capture_at) *t.capture = *t.state;
-      if (prefix_cache_ != nullptr && t.use_cache && (t.pos % interval == 0 || t.pos == t.end)) {
-        t.checkpoint_lengths.push_back(t.pos);
-        t.checkpoint_states.push_back(*t.state);
-      }
-    }
-  }
-  bool stored = false;
-  for (PrefillTask& t : tasks) {
-    if (t.checkpoint_lengths.empty()) continue;
-    std::vector<PrefixCache::Checkpoint> checkpoints;
-    for (size_t i = 0; i < t.checkpoint_lengths.size(); ++i) {
-      checkpoints.push_back({t.checkpoint_lengths[i], &t.checkpoint_states[i]});
-    }
-    prefix_cache_->Insert(t.tokens, checkpoints);
-    stored = true;
-  }
-  if (stored) observer_->OnPrefixCacheBytes(prefix_cache_->bytes());
-  return absl::OkStatus();
+  prefix_cache_->Insert(task->tokens(), checkpoints);
+  observer_->OnPrefixCacheBytes(prefix_cache_->bytes());
 }
 
-void ModelScheduler::Prefill(Batch* batch) {
+void ModelScheduler::Admit(std::vector<Work> taken) {
   const ModelConfig& config = engine_->config();
-  const int V = vocab_size_;
-  const absl::Time admitted = absl::Now();
-  std::vector<std::unique_ptr<Sequence>> fresh;
-  // A busy batch takes short prompts through its steps (see
-  // SchedulerOptions::step_join_max_prompt) instead of stalling for a prefill.
-  const bool busy = static_cast<int>(active_.size()) >= options_.step_join_min_active;
-  for (auto& job : batch->generations) {
-    // The client's prompt tokens (a start state's last token is not one).
-    const int prompt_tokens =
-        static_cast<int>(job->spec.prompt.size()) - (job->spec.start_state ? 1 : 0);
-    observer_->OnAdmitted(prompt_tokens, admitted - job->arrival);
-    auto seq = std::make_unique<Sequence>(std::move(job), tokenizer_, observer_,
-                                          config.num_layers, config.hidden_size, admitted);
-    if (busy && static_cast<int>(seq->spec().prompt.size()) <= options_.step_join_max_prompt) {
-      seq->BeginPromptInSteps();
-      active_.push_back(std::move(seq));
-    } else {
-      fresh.push_back(std::move(seq));
-    }
-  }
-  if (fresh.empty() && batch->scores.empty() && batch->embeds.empty()) return;
-  const size_t texts = batch->scores.size() + batch->embeds.size();
-  std::vector<SequenceState> states(texts);
-  std::vector<float> last(fresh.size() * V);
-  std::vector<std::vector<float>> all(batch->scores.size());
-  std::vector<std::optional<SequenceState>> before_last(texts);
-  std::vector<PrefillTask> tasks;
-  tasks.reserve(fresh.size() + texts);
-  // Generations: the prompt; the first token comes from its last row.
-  for (size_t i = 0; i < fresh.size(); ++i) {
-    PrefillTask t;
-    t.tokens = fresh[i]->spec().prompt;
-    t.end = static_cast<int>(t.tokens.size());
-    t.state = fresh[i]->state();
-    t.last_logprobs = &last[i * V];
-    t.use_cache = fresh[i]->spec().use_prefix_cache && !fresh[i]->spec().start_state;
-    LookUpPrefix(&t, t.end - 1);
-    tasks.push_back(std::move(t));
-  }
   // Score and Embed: from the client's state or zeros.
-  auto text_task = [&](const TextInput& input, size_t k) {
-    states[k] = input.start_state ? *input.start_state
-                                  : SequenceState::Zeros(config.num_layers, config.hidden_size);
-    PrefillTask t;
-    t.tokens = input.tokens;
-    t.state = &states[k];
-    t.use_cache = !input.start_state.has_value();
-    if (input.return_state) {
-      t.capture_at = static_cast<int>(input.tokens.size()) - 1;
-      t.capture = &before_last[k];
-    }
-    return t;
+  auto StartText = [&](const TextInput& input, PrefillTask* task) {
+    task->state = input.start_state
+                      ? *input.start_state
+                      : SequenceState::Zeros(config.num_layers, config.hidden_size);
+    task->use_cache = !input.start_state.has_value();
+    if (input.return_state) task->capture_at = static_cast<int>(input.tokens.size()) - 1;
   };
-  for (size_t i = 0; i < batch->scores.size(); ++i) {
-    const ScoreWork& w = *batch->scores[i];
-    PrefillTask t = text_task(w.input, i);
-    // Row j is needed for j in [first_scored - 1, T - 2]: the last token is
-    // never an input, and tokens before first_scored - 1 may come from the
-    // cache.
-    t.end = static_cast<int>(w.input.tokens.size()) - 1;
-    all[i].resize(w.input.tokens.size() * V);
-    t.all_logprobs = all[i].data();
-    LookUpPrefix(&t, w.first_scored - 1);
-    tasks.push_back(std::move(t));
-  }
-  for (size_t i = 0; i < batch->embeds.size(); ++i) {
-    const size_t k = batch->scores.size() + i;
-    PrefillTask t = text_task(batch->embeds[i]->input, k);
-    t.end = static_cast<int>(batch->embeds[i]->input.tokens.size());
-    LookUpPrefix(&t, t.end - 1);
-    tasks.push_back(std::move(t));
-  }
-  absl::Status status = RunPrefill(tasks);
   const absl::Time now = absl::Now();
-  if (!status.ok()) status = absl::InternalError(absl::StrCat("prefill failed: ", status.message()));
+  for (Work& work : taken) {
+    auto task = std::make_unique<PrefillTask>();
+    const bool runs = std::visit(
+        Overloaded{
+            [&](std::unique_ptr<GenerationJob>& job) {
+              if (job->sink->cancelled() || now >= job->deadline) {
+                // gRPC cancels expired calls too: the deadline decides.
+                const bool expired = now >= job->deadline;
+                FinishUnstarted(
+                    *job, expired ? v1::FINISH_REASON_DEADLINE : v1::FINISH_REASON_CANCELLED,
+                    expired ? absl::DeadlineExceededError("the deadline passed while queued")
+                            : absl::CancelledError("cancelled while queued"),
+                    observer_, now);
+                return false;
+              }
+              const int prompt = static_cast<int>(job->spec.prompt.size());
+              // The client's prompt tokens (a start state's last token is not one).
+              observer_->OnAdmitted(prompt - (job->spec.start_state ? 1 : 0), now - job->arrival);
+              auto seq = std::make_unique<Sequence>(std::move(job), tokenizer_, observer_,
+                                                    config.num_layers, config.hidden_size, now);
+              if (JoinsThroughSteps(prompt)) {
+                active_.push_back(std::move(seq));
+                return false;
+              }
+              task->use_cache = seq->spec().use_prefix_cache && !seq->spec().start_state;
+              task->work = std::move(seq);
+              // At least the last prompt token is fed: its row gives the first token.
+              LookUpPrefix(task.get(), prompt - 1);
+              return true;
+            },
+            [&](ScoreWork& w) {
+              StartText(w.input, task.get());
+              const int first_scored = w.first_scored;
+              task->work = std::move(w);
+              // Rows from token first_scored - 1 on are needed.
+              LookUpPrefix(task.get(), first_scored - 1);
+              return true;
+            },
+            [&](EmbedWork& w) {
+              StartText(w.input, task.get());
+              const int size = static_cast<int>(w.input.tokens.size());
+              task->work = std::move(w);
+              LookUpPrefix(task.get(), size - 1);
+              return true;
+            }},
+        work);
+    if (runs) {
+      if (task->capture_at == task->pos) task->before_last = *task->mutable_state();
+      prefill_.push_back(std::move(task));
+    }
+  }
+}
 
-  for (size_t i = 0; i < fresh.size(); ++i) {
-    if (!status.ok()) {
-      fresh[i]->Finish(v1::FINISH_REASON_UNSPECIFIED, status, now);
-      continue;
+void ModelScheduler::PrefillChunk() {
+  const int V = vocab_size_;
+  const int chunk = options_.prefill_chunk_tokens;
+  const int interval = options_.prefix_cache_interval;
+  // Build: the next chunk of every prompt in prefill (at most max_batch).
+  const size_t n = prefill_.size();
+  std::vector<PrefillItem> items(n);
+  std::vector<int> ends(n);
+  std::vector<std::vector<float>> rows(n);  // a chunk's log-probs: [T, V] or [V]
+  int tokens = 0;
+  for (size_t i = 0; i < n; ++i) {
+    PrefillTask& task = *prefill_[i];
+    const int size = task.size();
+    // Chunks also end at the cache's checkpoints (multiples of the interval
+    // from the first token), cache on or off, so a state computed after a
+    // cache hit is the one a cold prefill computes; and where return_state
+    // needs the state before the last token.
+    ends[i] = std::min(ChunkEnd(task.pos, size, chunk), ChunkEnd(task.pos, size, interval));
+    if (task.capture_at > task.pos) ends[i] = std::min(ends[i], task.capture_at);
+    const int T = ends[i] - task.pos;
+    items[i].tokens = absl::MakeConstSpan(task.tokens()).subspan(task.pos, T);
+    items[i].state = task.mutable_state();
+    if (std::holds_alternative<ScoreWork>(task.work)) {
+      rows[i].resize(static_cast<size_t>(T) * V);
+      items[i].all_logprobs = rows[i].data();
+    } else if (task.sequence() != nullptr && ends[i] == size) {
+      rows[i].resize(V);
+      items[i].last_logprobs = rows[i].data();
     }
-    fresh[i]->Consume(&last[i * V], V, now);
-    if (!fresh[i]->finished()) active_.push_back(std::move(fresh[i]));
+    tokens += T;
   }
-  for (size_t i = 0; i < batch->scores.size(); ++i) {
-    ScoreWork& w = *batch->scores[i];
-    if (!status.ok()) {
-      w.done(status);
-      continue;
-    }
-    ScoreResult r;
-    const std::vector<int32_t>& tokens = w.input.tokens;
-    for (size_t j = w.first_scored; j < tokens.size(); ++j) {
-      const float lp = all[i][(j - 1) * V + tokens[j]];
-      r.token_ids.push_back(tokens[j]);
-      r.logprobs.push_back(lp);
-      r.total += lp;
-    }
-    r.before_last = std::move(before_last[i]);
-    w.done(std::move(r));
+
+  // Run.
+  const absl::Time start = absl::Now();
+  absl::Status status = engine_->Prefill(items);
+  const absl::Time now = absl::Now();
+  observer_->OnPrefill(static_cast<int>(n), tokens, now - start);
+  if (!status.ok()) {
+    status = absl::InternalError(absl::StrCat("prefill failed: ", status.message()));
+    for (auto& task : prefill_) task->Fail(v1::FINISH_REASON_UNSPECIFIED, status, now);
+    prefill_.clear();
+    return;
   }
-  for (size_t i = 0; i < batch->embeds.size(); ++i) {
-    const size_t k = batch->scores.size() + i;
-    if (!status.ok()) {
-      batch->embeds[i]->done(status);
-    } else {
-      batch->embeds[i]->done(EmbedResult{std::move(states[k]), std::move(before_last[k])});
+
+  // Deliver: advance every task; those whose prompt is complete leave prefill.
+  std::vector<std::unique_ptr<PrefillTask>> still;
+  for (size_t i = 0; i < n; ++i) {
+    std::unique_ptr<PrefillTask> task = std::move(prefill_[i]);
+    const int begin = task->pos;
+    task->pos = ends[i];
+    const bool complete = task->pos == task->size();
+    if (task->pos == task->capture_at) task->before_last = *task->mutable_state();
+    if (prefix_cache_ != nullptr && task->use_cache &&
+        (task->pos % interval == 0 || complete)) {
+      task->checkpoint_lengths.push_back(task->pos);
+      task->checkpoint_states.push_back(*task->mutable_state());
     }
+    if (complete) StoreCheckpoints(task.get());
+    std::visit(
+        Overloaded{[&](std::unique_ptr<Sequence>& seq) {
+                     seq->PrefillDone(ends[i] - begin, rows[i].data(), V, now);
+                     if (complete && !seq->finished()) active_.push_back(std::move(seq));
+                   },
+                   [&](ScoreWork& w) {
+                     // Row t holds the log-probs after token begin+t, i.e. of
+                     // token begin+t+1.
+                     const int first = std::max(begin + 1, w.first_scored);
+                     const int last = std::min(task->pos + 1, task->size());
+                     for (int j = first; j < last; ++j) {
+                       const int32_t token = w.input.tokens[j];
+                       const float lp = rows[i][static_cast<size_t>(j - 1 - begin) * V + token];
+                       task->result.token_ids.push_back(token);
+                       task->result.logprobs.push_back(lp);
+                       task->result.total += lp;
+                     }
+                     if (complete) {
+                       task->result.before_last = Take(task->before_last);
+                       w.done(std::move(task->result));
+                     }
+                   },
+                   [&](EmbedWork& w) {
+                     if (complete) {
+                       w.done(EmbedResult{std::move(task->state), Take(task->before_last)});
+                     }
+                   }},
+        task->work);
+    if (!complete) still.push_back(std::move(task));
   }
+  prefill_ = std::move(still);
 }
 
 void ModelScheduler::Sweep(absl::Time now) {
+  // Generations in prefill end on cancellation and deadline too.
+  for (auto& task : prefill_) {
+    Sequence* seq = task->sequence();
+    if (seq == nullptr || seq->finished()) continue;
+    if (now >= seq->deadline()) {
+      seq->Finish(v1::FINISH_REASON_DEADLINE,
+                  absl::DeadlineExceededError("the request's deadline passed"), now);
+    } else if (seq->sink()->cancelled()) {
+      seq->Finish(v1::FINISH_REASON_CANCELLED, absl::CancelledError("the client cancelled"), now);
+    }
+  }
+  prefill_.erase(std::remove_if(prefill_.begin(), prefill_.end(),
+                                [](const auto& t) {
+                                  return t->sequence() != nullptr && t->sequence()->finished();
+                                }),
+                 prefill_.end());
   for (auto& seq : active_) {
     if (seq->finished()) continue;
     // The deadline first: gRPC also cancels a call whose deadline passed,
@@ -447,13 +527,12 @@ void ModelScheduler::Step() {
   absl::Status status = engine_->Step(step_tokens_, step_states_, step_logprobs_.data());
   const absl::Time now = absl::Now();
   observer_->OnStep(static_cast<int>(stepping.size()), now - start);
+  if (!status.ok()) status = absl::InternalError(absl::StrCat("step failed: ", status.message()));
   for (size_t i = 0; i < stepping.size(); ++i) {
     if (status.ok()) {
       stepping[i]->StepDone(&step_logprobs_[i * V], V, now);
     } else {
-      stepping[i]->Finish(v1::FINISH_REASON_UNSPECIFIED,
-                          absl::InternalError(absl::StrCat("step failed: ", status.message())),
-                          now);
+      stepping[i]->Finish(v1::FINISH_REASON_UNSPECIFIED, status, now);
     }
   }
 }
@@ -470,16 +549,18 @@ void ModelScheduler::Shutdown() {
   const absl::Time now = absl::Now();
   for (auto& seq : active_) seq->Finish(v1::FINISH_REASON_SHUTDOWN, status, now);
   active_.clear();
-  for (Work& w : queued) {
-    if (w.generation != nullptr) {
-      Sequence(std::move(w.generation), tokenizer_, observer_, 1, 1, now)
-          .Finish(v1::FINISH_REASON_SHUTDOWN, status, now);
-    }
-    if (w.score != nullptr) w.score->done(status);
-    if (w.embed != nullptr) w.embed->done(status);
+  for (auto& task : prefill_) task->Fail(v1::FINISH_REASON_SHUTDOWN, status, now);
+  prefill_.clear();
+  for (Work& work : queued) {
+    std::visit(Overloaded{[&](std::unique_ptr<GenerationJob>& job) {
+                            FinishUnstarted(*job, v1::FINISH_REASON_SHUTDOWN, status, observer_,
+                                            now);
+                          },
+                          [&](auto& w) { w.done(status); }},
+               work);
   }
   absl::MutexLock lock(&mu_);
-  busy_ = 0;
+  UpdateLoadLocked(0, 0);
 }
 
 }  // namespace lstmserve

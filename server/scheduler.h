@@ -1,14 +1,24 @@
 // Start here (server layer): ModelScheduler runs one model's engine on its
 // own thread with continuous batching. Each loop iteration
-//   1. admits queued work: new generations (while batch slots are free) and
-//      Score/Embed requests, prefilled together in one batched Prefill;
-//   2. ends sequences that were cancelled, passed their deadline, or
+//   1. admits queued work (TakeWork, Admit): new generations while batch
+//      slots are free, Score/Embed requests while fewer than max_batch
+//      prompts are being prefilled; queued generations that were cancelled
+//      or expired end here without running;
+//   2. prefills ONE CHUNK of every prompt in prefill (PrefillChunk: build
+//      the batched engine call, run it, deliver what completed) — see
+//      SchedulerOptions::prefill_chunk_tokens; a prompt starts from the
+//      longest prefix of it in the prefix-state cache (PrefixCache: states
+//      stored every SchedulerOptions::prefix_cache_interval tokens and at
+//      each prompt's end, chunks ending at those points cache on or off),
+//      or from the client's portable state;
+//   3. ends sequences that were cancelled, passed their deadline, or
 //      finished; pauses those whose reader is behind (see
 //      SchedulerOptions::max_pending_tokens) and resumes them when it catches up;
-//   3. advances every other active sequence by one token in ONE engine Step,
+//   4. advances every other active sequence by one token in ONE engine Step,
 //      samples each with its own Sampler and posts the text to its sink.
-// A new request therefore joins at the next step, and no request waits for
-// another to finish.
+// A new request therefore joins at the next step, no request waits for
+// another to finish, and a long prompt stalls the running streams for one
+// chunk per step rather than for its whole length.
 //
 // Thread-safety: Submit*, Wake, WaitUntilIdle, load and Stop are
 // thread-safe and never wait for inference (they take a short lock). The
@@ -25,6 +35,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -60,7 +71,7 @@ struct ScoreResult {
   std::optional<SequenceState> before_last;  // with return_state
 };
 struct EmbedResult {
-  SequenceState state;  // after every token
+  SequenceState state;                       // after every token
   std::optional<SequenceState> before_last;  // with return_state
 };
 // Called once, on the scheduler thread; must not block.
@@ -91,9 +102,14 @@ class ModelScheduler {
   absl::Status SubmitScore(TextInput input, int first_scored, ScoreDone done);
   // The state after input.tokens. OK: `done` will be called once.
   absl::Status SubmitEmbed(TextInput input, EmbedDone done);
-  // The prefix-state cache; null when SchedulerOptions::prefix_cache_bytes
-  // is 0. Thread-safe (for tests and metrics).
-  const PrefixCache* prefix_cache() const { return prefix_cache_.get(); }
+  // The same from zeros, without a returned state.
+  absl::Status SubmitScore(std::vector<int32_t> tokens, int first_scored, ScoreDone done) {
+    return SubmitScore(TextInput{std::move(tokens), std::nullopt, false}, first_scored,
+                       std::move(done));
+  }
+  absl::Status SubmitEmbed(std::vector<int32_t> tokens, EmbedDone done) {
+    return SubmitEmbed(TextInput{std::move(tokens), std::nullopt, false}, std::move(done));
+  }
 
   // Makes the loop look at its queue and sequences now (after a
   // cancellation, or when a paused stream's reader caught up).
@@ -110,7 +126,7 @@ class ModelScheduler {
 
   struct Load {
     int queued = 0;
-    int busy = 0;  // admitted and not finished
+    int busy = 0;  // admitted and not finished (prefilling or generating)
   };
   Load load() const;
   const std::string& model_name() const { return model_name_; }
@@ -122,6 +138,9 @@ class ModelScheduler {
     return absl::FromUnixNanos(last_progress_ns_.load(std::memory_order_relaxed));
   }
   int max_batch() const { return options_.max_batch; }
+  // The prefix-state cache; null when SchedulerOptions::prefix_cache_bytes
+  // is 0. Thread-safe.
+  const PrefixCache* prefix_cache() const { return prefix_cache_.get(); }
 
  private:
   struct ScoreWork {
@@ -133,14 +152,10 @@ class ModelScheduler {
     TextInput input;
     EmbedDone done;
   };
+  // One queued request.
+  using Work = std::variant<std::unique_ptr<GenerationJob>, ScoreWork, EmbedWork>;
+  // A request whose prompt is being prefilled chunk by chunk (scheduler.cc).
   struct PrefillTask;
-  // One queued request: exactly one member is set.
-  struct Work {
-    std::unique_ptr<GenerationJob> generation;
-    std::unique_ptr<ScoreWork> score;
-    std::unique_ptr<EmbedWork> embed;
-  };
-  struct Batch;  // what one iteration took from the queue
 
   ModelScheduler(std::string model_name, std::unique_ptr<InferenceEngine> engine,
                  const Tokenizer* tokenizer, const SchedulerOptions& options,
@@ -149,18 +164,33 @@ class ModelScheduler {
   bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool IdleLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop();
-  // Takes what can run now off the queue; false when stopping.
-  bool TakeWork(Batch* batch);
-  void Prefill(Batch* batch);
-  // Runs `tasks` to their ends in rounds of one batched engine Prefill, each
-  // round ending every task's chunk at the next multiple of the cache
-  // interval (so chunks are the same whether the cache is on or off), and
-  // stores checkpoints in the cache.
-  absl::Status RunPrefill(std::vector<PrefillTask>& tasks);
-  // Starts `task` from the longest cached prefix of at most `max_length` tokens.
+  // Waits for work when nothing can run, then takes off the queue what may
+  // start now (and queued generations that ended: cancelled or expired);
+  // false when stopping.
+  bool TakeWork(std::vector<Work>* taken);
+  // Turns taken work into running work: ends the generations that ended
+  // while queued, puts prompts that join through steps into the batch and
+  // the rest into prefill.
+  void Admit(std::vector<Work> taken);
+  // Whether a new generation's prompt is fed through the batch's Steps
+  // (SchedulerOptions::step_join_max_prompt) rather than prefilled.
+  bool JoinsThroughSteps(int prompt_tokens) const;
+  // One chunk of every prompt in prefill_: builds the engine call, runs it,
+  // delivers what completed (first tokens, Score and Embed results).
+  void PrefillChunk();
+  // Starts `task` (not yet run) from the longest prefix of at most
+  // `max_length` of its tokens in the prefix cache, and counts the lookup.
   void LookUpPrefix(PrefillTask* task, int max_length);
+  // Stores a completed task's checkpoints in the prefix cache.
+  void StoreCheckpoints(PrefillTask* task);
   void Sweep(absl::Time now);
   void Step();
+  // Slots held (generating and prefilling generations) and requests in work.
+  int SlotsInUse() const;
+  // The load figures (busy_, free_slots_), with `taken` requests just taken
+  // off the queue of which `taken_slots` hold a slot. The one place they
+  // are computed.
+  void UpdateLoadLocked(int taken, int taken_slots) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Shutdown();
 
   const std::string model_name_;
@@ -175,14 +205,16 @@ class ModelScheduler {
   mutable absl::Mutex mu_;
   std::deque<Work> queue_ ABSL_GUARDED_BY(mu_);
   int queued_prefills_ ABSL_GUARDED_BY(mu_) = 0;  // Score/Embed entries in queue_
-  int free_slots_ ABSL_GUARDED_BY(mu_);            // max_batch - active sequences
+  int free_slots_ ABSL_GUARDED_BY(mu_);            // batch slots not held
+  int prefill_room_ ABSL_GUARDED_BY(mu_);          // prefill tasks that may still start
   int busy_ ABSL_GUARDED_BY(mu_) = 0;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status stop_status_ ABSL_GUARDED_BY(mu_);
 
   // Scheduler thread only.
-  std::vector<std::unique_ptr<Sequence>> active_;
+  std::vector<std::unique_ptr<Sequence>> active_;  // generating (or joining through steps)
+  std::vector<std::unique_ptr<PrefillTask>> prefill_;  // at most max_batch, oldest first
   std::vector<float> step_logprobs_;  // [N, V]
   std::vector<int32_t> step_tokens_;
   std::vector<SequenceState*> step_states_;
