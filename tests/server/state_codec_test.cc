@@ -3,6 +3,8 @@
 // key file format and the weights fingerprint.
 #include "server/state_codec.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <limits>
@@ -203,7 +205,7 @@ TEST(ModelFingerprintTest, DiffersWithTheWeightsOnly) {
 }
 
 TEST(ModelFingerprintTest, OfADirectoryCoversEveryFile) {
-  const std::string dir = ::testing::TempDir() + "/fingerprint_pkg";
+  const std::string dir = ::testing::TempDir() + "/fingerprint_pkg." + std::to_string(getpid());
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/config.json") << "{}";
   std::ofstream(dir + "/model.safetensors") << "weights";

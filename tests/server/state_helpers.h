@@ -26,9 +26,10 @@
 
 namespace lstmserve::testing {
 
-// A key file in the test's temp directory holding `keys` (hex lines).
+// A key file in the test's temp directory holding `keys` (hex lines); the
+// name carries the process id (ctest runs tests in parallel processes).
 inline std::string WriteKeyFile(const std::string& name, const std::vector<std::string>& keys) {
-  const std::string path = ::testing::TempDir() + "/" + name;
+  const std::string path = absl::StrCat(::testing::TempDir(), "/", name, ".", getpid());
   std::ofstream out(path, std::ios::trunc);
   out << "# test keys\n";
   for (const std::string& k : keys) out << k << "\n";
