@@ -124,9 +124,11 @@ def convert(model, source="--onnx"):
         used.update(node.input[1:3])
         if W.shape[0] != 1:
             raise ImportFailure(f"node {_name(node)}: W has {W.shape[0]} directions")
+        if k > 0 and R.shape[-1] != H:
+            raise ImportFailure(f"node {_name(node)}: hidden_size {R.shape[-1]} differs from "
+                                f"the first LSTM's {H}; the format needs one hidden size for "
+                                f"all layers")
         H = R.shape[-1]
-        if k > 0 and W.shape[2] != prev_h:  # noqa: F821 (set below)
-            raise ImportFailure(f"node {_name(node)}: input size {W.shape[2]} != {prev_h}")
         tensors[f"lstm.weight_ih_l{k}"] = _reorder(W[0], H).astype(np.float32)
         tensors[f"lstm.weight_hh_l{k}"] = _reorder(R[0], H).astype(np.float32)
         if len(node.input) > 3 and node.input[3]:
@@ -145,13 +147,12 @@ def convert(model, source="--onnx"):
                     raise ImportFailure(f"node {_name(node)}: input {what} is a non-zero "
                                         f"constant; the engines start every sequence at zero")
                 used.add(node.input[idx])
-        prev_h = H
     if tensors["lstm.weight_ih_l0"].shape[1] != E:
         raise ImportFailure(f"node {_name(lstms[0])}: input size "
                             f"{tensors['lstm.weight_ih_l0'].shape[1]} != embedding size {E}")
 
     # Head: after the last LSTM, MatMul [H, V] (+ Add [V]) or Gemm.
-    last = g.node.index(lstms[-1])
+    last = [n.output[0] for n in g.node].index(lstms[-1].output[0])
     head_w = head_b = None
     final = None
     for node in list(g.node)[last + 1:]:
@@ -259,7 +260,7 @@ def _reference(model, ids_input, out_name, final_op, lstms, V):
             seen = {}
 
             def record(node, ins, seen=seen):
-                if node is lstm0:
+                if node.output[0] == lstm0.output[0]:
                     seen["X"] = ins[0].shape
                 if node.op_type == "LSTM":
                     for idx, what in ((5, "initial_h"), (6, "initial_c")):
