@@ -378,6 +378,38 @@ class ByteAndCharTest(unittest.TestCase):
                           None, "/tmp/none", "x")
 
 
+class SubwordTrainingTest(unittest.TestCase):
+    """train_sentencepiece.py -> train.py --sentencepiece -> export.py, on a tiny text."""
+
+    def test_train_and_export_a_subword_model(self):
+        import subprocess
+        text = "".join(open(os.path.join(FIX, "word_corpus", f), encoding="utf-8").read()
+                       for f in ("train.txt", "valid.txt", "test.txt")) * 20
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "corpus.txt"), "w", encoding="utf-8") as f:
+                f.write(text)
+            py = sys.executable
+            subprocess.run([py, os.path.join(TOOLS, "train_sentencepiece.py"), "--text",
+                            d + "/corpus.txt", "--out", d + "/sp.model", "--vocab-size", "280"],
+                           check=True, capture_output=True)
+            r = subprocess.run([py, os.path.join(TOOLS, "train.py"), "--text", d + "/corpus.txt",
+                                "--sentencepiece", d + "/sp.model", "--out", d + "/run",
+                                "--embedding-dim", "4", "--hidden-size", "6", "--num-layers", "1",
+                                "--batch-size", "4", "--seq-len", "8", "--epochs", "1",
+                                "--threads", "1"], check=True, capture_output=True, text=True)
+            self.assertRegex(r.stdout, r"nats/piece = \d+\.\d+ nats/char")
+            rc, out, err = run_export(["--checkpoint", d + "/run/best.pt", "--out", d + "/pkg"])
+            self.assertEqual(rc, 0, err)
+            cfg = load_json(d, "pkg", "config.json")
+            self.assertEqual(cfg["tokenizer"], {"type": "sentencepiece",
+                                                "model_file": "tokenizer.model"})
+            self.assertGreater(cfg["validation_loss_nats_per_piece"],
+                               cfg["validation_loss_nats_per_char"])
+            pkg = lstm_reference.Package.load(d + "/pkg")
+            self.assertEqual(pkg.tokenizer.decode(pkg.tokenizer.encode("the cat\nsat")),
+                             "the cat\nsat")
+
+
 def tearDownModule():
     if MAX_DIFFS:
         print("\nmax |package - source| log-prob per fixture: " +
