@@ -77,7 +77,10 @@ class ServerMetrics::ModelObserver final : public SchedulerObserver {
         deadline_expiries_(m->deadline_expiries_->Add(labels)),
         iterations_(m->iterations_->Add(labels)),
         active_(m->active_->Add(labels)),
-        queued_(m->queued_->Add(labels)) {
+        queued_(m->queued_->Add(labels)),
+        prefix_cache_query_tokens_(m->prefix_cache_query_tokens_->Add(labels)),
+        prefix_cache_hit_tokens_(m->prefix_cache_hit_tokens_->Add(labels)),
+        prefix_cache_bytes_(m->prefix_cache_bytes_->Add(labels)) {
     for (int reason : kFinishReasons) {
       prometheus::Labels l = labels;
       l["finish_reason"] = FinishReasonLabel(reason);
@@ -104,7 +107,17 @@ class ServerMetrics::ModelObserver final : public SchedulerObserver {
   void Unloaded() {
     queued_.Decrement(last_queued_);
     active_.Decrement(last_active_);
+    prefix_cache_bytes_.Decrement(static_cast<double>(last_cache_bytes_));
     last_queued_ = last_active_ = 0;
+    last_cache_bytes_ = 0;
+  }
+  void OnPrefixCacheLookup(int query_tokens, int hit_tokens) override {
+    prefix_cache_query_tokens_.Increment(query_tokens);
+    prefix_cache_hit_tokens_.Increment(hit_tokens);
+  }
+  void OnPrefixCacheBytes(int64_t bytes) override {
+    prefix_cache_bytes_.Increment(static_cast<double>(bytes - last_cache_bytes_));
+    last_cache_bytes_ = bytes;
   }
   void OnAdmitted(int prompt_tokens, absl::Duration queue_wait) override {
     queue_wait_.Observe(Seconds(queue_wait));
@@ -145,9 +158,13 @@ class ServerMetrics::ModelObserver final : public SchedulerObserver {
   prometheus::Counter& iterations_;
   prometheus::Gauge& active_;
   prometheus::Gauge& queued_;
+  prometheus::Counter& prefix_cache_query_tokens_;
+  prometheus::Counter& prefix_cache_hit_tokens_;
+  prometheus::Gauge& prefix_cache_bytes_;
   prometheus::Counter* finished_[kSlots] = {};  // by FinishReason value
-  int last_queued_ = 0;  // what this version added to queued_ / active_
+  int last_queued_ = 0;  // what this version added to queued_ / active_ / prefix_cache_bytes_
   int last_active_ = 0;
+  int64_t last_cache_bytes_ = 0;
 };
 
 ServerMetrics::ServerMetrics(prometheus::Registry* registry, int max_queue)
@@ -248,6 +265,22 @@ ServerMetrics::ServerMetrics(prometheus::Registry* registry, int max_queue)
                           .Help("Model versions refused by the repository (bad package, failed "
                                 "warm-up, name taken); the log line names the directory.")
                           .Register(*registry)),
+      prefix_cache_query_tokens_(
+          &BuildCounter()
+               .Name("lstmserve_prefix_cache_query_tokens_total")
+               .Help("Tokens of the requests (prompts, Score and Embed inputs) looked up in "
+                     "the prefix-state cache.")
+               .Register(*registry)),
+      prefix_cache_hit_tokens_(
+          &BuildCounter()
+               .Name("lstmserve_prefix_cache_hit_tokens_total")
+               .Help("Of those, tokens whose state came from the cache (not recomputed).")
+               .Register(*registry)),
+      prefix_cache_bytes_(&BuildGauge()
+                               .Name("lstmserve_prefix_cache_bytes")
+                               .Help("Memory held by the prefix-state cache (states, tokens "
+                                     "and bookkeeping); at most --prefix-cache-bytes.")
+                               .Register(*registry)),
       request_log_dropped_(&BuildCounter()
                                 .Name("lstmserve_request_log_dropped_total")
                                 .Help("Request log lines dropped because the log's queue was "

@@ -107,6 +107,9 @@ class ServerMetrics final : public RequestObserver, public VersionObserver {
   prometheus::Family<prometheus::Gauge>* batch_capacity_;
   prometheus::Family<prometheus::Gauge>* model_info_;
   prometheus::Family<prometheus::Counter>* load_failures_;
+  prometheus::Family<prometheus::Counter>* prefix_cache_query_tokens_;
+  prometheus::Family<prometheus::Counter>* prefix_cache_hit_tokens_;
+  prometheus::Family<prometheus::Gauge>* prefix_cache_bytes_;
   prometheus::Counter* request_log_dropped_;
   const int max_queue_;
 

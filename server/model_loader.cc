@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "models/engine_factory.h"
 #include "models/model_package.h"
+#include "server/model_fingerprint.h"
 
 namespace lstmserve {
 
@@ -50,7 +51,12 @@ absl::StatusOr<std::vector<NamedEngine>> LoadEngines(const std::vector<ModelSpec
       return absl::Status(engine.status().code(),
                           absl::StrCat("model '", spec.name, "': ", engine.status().message()));
     }
-    engines.push_back({spec.name, *std::move(engine)});
+    auto fingerprint = PackageFingerprint(spec.directory);
+    if (!fingerprint.ok()) {
+      return absl::Status(fingerprint.status().code(),
+                          absl::StrCat("model '", spec.name, "': ", fingerprint.status().message()));
+    }
+    engines.push_back({spec.name, *std::move(engine), *std::move(fingerprint)});
   }
   return engines;
 }

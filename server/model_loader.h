@@ -22,8 +22,9 @@ namespace lstmserve {
 struct NamedEngine {
   std::string name;
   std::unique_ptr<InferenceEngine> engine;
-  // What identifies its weights (ModelVersion::Source::fingerprint); empty:
-  // unknown.
+  // SHA-256 of its package files (server/model_fingerprint.h), carried by
+  // its portable states. LoadEngines fills it; empty: a fingerprint of the
+  // config only (engines built in memory).
   std::string fingerprint = {};
 };
 

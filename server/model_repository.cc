@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/model_fingerprint.h"
 #include "server/model_loader.h"
 
 namespace lstmserve {
@@ -239,6 +240,11 @@ bool ModelRepository::LoadVersion(const std::string& name, int64_t version,
     Refuse(name, directory, std::string(signature.status().message()));
     return false;
   }
+  auto fingerprint = PackageFingerprint(directory);
+  if (!fingerprint.ok()) {
+    Refuse(name, directory, std::string(fingerprint.status().message()));
+    return false;
+  }
   auto engine = LoadEngine(directory, options_.loading, threads);
   if (!engine.ok()) {
     refused_[directory] = *signature;
@@ -253,7 +259,8 @@ bool ModelRepository::LoadVersion(const std::string& name, int64_t version,
   }
   auto created = ModelVersion::Create(
       name, version, std::make_unique<SharedComputeEngine>(*std::move(engine), budget),
-      ModelVersion::Source{directory, *signature, ""}, options_.scheduler, observer_for);
+      ModelVersion::Source{directory, *signature, *std::move(fingerprint)}, options_.scheduler,
+      options_.state_keys, observer_for);
   if (!created.ok()) {
     refused_[directory] = *signature;
     Refuse(name, directory, std::string(created.status().message()));

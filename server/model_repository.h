@@ -71,6 +71,9 @@ class ModelRepository {
     bool warm_up = true;
     // Models served outside the repository (their names are taken).
     std::set<std::string> fixed_models;
+    // Signs the versions' portable states (borrowed, not null; outlives the
+    // repository and every version).
+    const StateKeyRing* state_keys = nullptr;
   };
 
   // Scans once on the calling thread (loading what is there), then starts

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "models/model_config.h"
+#include "server/model_fingerprint.h"
 #include "base/status_macros.h"
 
 namespace lstmserve {
@@ -56,7 +57,8 @@ class WarmUpSink final : public GenerationSink {
 
 absl::StatusOr<std::shared_ptr<const ModelVersion>> ModelVersion::Create(
     std::string name, int64_t version, std::unique_ptr<InferenceEngine> engine, Source source,
-    const SchedulerOptions& options, const ObserverFactory& observer_for) {
+    const SchedulerOptions& options, const StateKeyRing* state_keys,
+    const ObserverFactory& observer_for) {
   if (name.empty()) return absl::InvalidArgumentError("a model name must not be empty");
   if (version < 1) {
     return absl::InvalidArgumentError(
@@ -68,6 +70,11 @@ absl::StatusOr<std::shared_ptr<const ModelVersion>> ModelVersion::Create(
   v->source_ = std::move(source);
   ASSIGN_OR_RETURN(v->tokenizer_, Tokenizer::Create(engine->config().tokenizer));
   v->info_ = Describe(v->name_, version, *engine, std::min(options.max_batch, engine->max_batch()));
+  std::string fingerprint = v->source_.fingerprint.empty()
+                                ? ConfigFingerprint(engine->config())
+                                : v->source_.fingerprint;
+  v->state_codec_ = std::make_unique<ModelStateCodec>(
+      StateModel::For(v->name_, std::move(fingerprint), engine->config()), state_keys);
   SchedulerObserver* observer = observer_for ? observer_for(v->info_) : nullptr;
   ASSIGN_OR_RETURN(v->scheduler_, ModelScheduler::Create(v->name_, std::move(engine),
                                                          v->tokenizer_.get(), options, observer));
@@ -89,6 +96,7 @@ absl::Status WarmUp(ModelScheduler* scheduler, const std::string& what) {
   job->spec.request_id = "warm-up";
   job->spec.prompt = {0};
   job->spec.max_tokens = 4;
+  job->spec.use_prefix_cache = false;  // metrics count clients' requests only
   job->spec.sampling.temperature = 0.0f;
   job->sink = &sink;
   RETURN_IF_ERROR(scheduler->SubmitGeneration(std::move(job)));

@@ -26,6 +26,8 @@
 #include "models/tokenizer.h"
 #include "server/options.h"
 #include "server/scheduler.h"
+#include "server/state_codec.h"
+#include "server/state_keys.h"
 
 namespace lstmserve {
 
@@ -36,9 +38,9 @@ class ModelVersion {
     std::string directory;  // empty: an in-memory engine
     // DirectorySignature of the package when it was loaded (empty: in-memory).
     std::string signature;
-    // What identifies the weights (e.g. a hash of the package files), for
-    // states that must only be accepted by the version that made them;
-    // empty: unknown (compare identity() then).
+    // SHA-256 of the package files (server/model_fingerprint.h), carried by
+    // the version's portable states; empty: a fingerprint of the config
+    // only (engines built in memory).
     std::string fingerprint;
   };
 
@@ -47,9 +49,14 @@ class ModelVersion {
   using ObserverFactory = std::function<SchedulerObserver*(const v1::ModelInfo& info)>;
 
   // Starts a scheduler for `engine` serving `name` version `version` (>= 1).
+  // `state_keys` (borrowed, not null; outlives the version) signs and
+  // verifies its portable states, which carry source.fingerprint (or, when
+  // that is empty, a fingerprint of the config): a state made by another
+  // version (other weights) is refused.
   static absl::StatusOr<std::shared_ptr<const ModelVersion>> Create(
       std::string name, int64_t version, std::unique_ptr<InferenceEngine> engine, Source source,
-      const SchedulerOptions& options, const ObserverFactory& observer_for = nullptr);
+      const SchedulerOptions& options, const StateKeyRing* state_keys,
+      const ObserverFactory& observer_for = nullptr);
   // Stops the scheduler (anything still queued or running ends UNAVAILABLE)
   // and frees the engine.
   ~ModelVersion();
@@ -61,9 +68,9 @@ class ModelVersion {
   // name, shape, engine, version (loaded_versions is filled by the registry).
   const v1::ModelInfo& info() const { return info_; }
   const Source& source() const { return source_; }
-  // "NAME/VERSION": what a state or a log line names this version by. A
-  // state made by one version must not be accepted by another: compare
-  // identities (and the weights fingerprint, when states carry one).
+  // Signs and verifies this version's portable states (server/state_codec.h).
+  const ModelStateCodec& state_codec() const { return *state_codec_; }
+  // "NAME/VERSION", for log lines and messages.
   std::string identity() const;
 
  private:
@@ -73,7 +80,8 @@ class ModelVersion {
   Source source_;
   v1::ModelInfo info_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<ModelScheduler> scheduler_;  // destroyed before tokenizer_
+  std::unique_ptr<ModelStateCodec> state_codec_;
+  std::unique_ptr<ModelScheduler> scheduler_;  // destroyed before tokenizer_ and state_codec_
 };
 
 using ModelHandle = std::shared_ptr<const ModelVersion>;

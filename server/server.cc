@@ -55,6 +55,13 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
   if (!options.security.auth_token_file.empty()) {
     ASSIGN_OR_RETURN(s->auth_, BearerTokenAuth::Load(options.security.auth_token_file));
   }
+  if (options.state_key_file.empty()) {
+    ASSIGN_OR_RETURN(StateKeyRing keys, StateKeyRing::Random());
+    s->state_keys_ = std::make_unique<StateKeyRing>(std::move(keys));
+  } else {
+    ASSIGN_OR_RETURN(StateKeyRing keys, StateKeyRing::FromFile(options.state_key_file));
+    s->state_keys_ = std::make_unique<StateKeyRing>(std::move(keys));
+  }
   RETURN_IF_ERROR(s->StartTelemetry());
   VersionObserver* versions = s->metrics_.get();
   s->registry_ = std::make_unique<ModelRegistry>(options.repository.keep_versions);
@@ -72,7 +79,8 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
     ASSIGN_OR_RETURN(ModelHandle version,
                      ModelVersion::Create(e.name, 1, std::move(e.engine),
                                           ModelVersion::Source{"", "", e.fingerprint},
-                                          options.scheduler, observer_for));
+                                          options.scheduler, s->state_keys_.get(),
+                                          observer_for));
     RETURN_IF_ERROR(s->registry_->Publish(std::move(version)));
   }
   if (!options.repository.directory.empty()) {
@@ -82,6 +90,7 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
     r.scheduler = options.scheduler;
     r.warm_up = options.warm_up;
     r.fixed_models = s->fixed_models_;
+    r.state_keys = s->state_keys_.get();
     ASSIGN_OR_RETURN(s->repository_,
                      ModelRepository::Start(std::move(r), s->registry_.get(), versions));
   }
