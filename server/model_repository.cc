@@ -257,8 +257,11 @@ bool ModelRepository::LoadVersion(const std::string& name, int64_t version,
   if (observer_ != nullptr) {
     observer_for = [this](const v1::ModelInfo& info) { return observer_->OnVersionLoaded(info); };
   }
+  std::unique_ptr<InferenceEngine> shared =
+      std::make_unique<SharedComputeEngine>(*std::move(engine), budget);
+  if (options_.loading.wrap_engine) shared = options_.loading.wrap_engine(version, std::move(shared));
   auto created = ModelVersion::Create(
-      name, version, std::make_unique<SharedComputeEngine>(*std::move(engine), budget),
+      name, version, std::move(shared),
       ModelVersion::Source{directory, *signature, *std::move(fingerprint)}, options_.scheduler,
       options_.state_keys, observer_for);
   if (!created.ok()) {

@@ -4,6 +4,8 @@
 #define LSTMSERVE_SERVER_OPTIONS_H_
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
@@ -137,6 +139,12 @@ struct TelemetryOptions {
 struct ModelLoadOptions {
   EngineKind kind = EngineKind::kOneDnn;
   EngineOptions engine;
+  // Test seam (null in lstmserve): wraps each repository version's engine
+  // (outermost, around the shared compute budget), e.g. to hold a version's
+  // steps while a test swaps it.
+  std::function<std::unique_ptr<InferenceEngine>(int64_t version,
+                                                 std::unique_ptr<InferenceEngine> engine)>
+      wrap_engine;
 };
 
 // The versioned model repository (server/model_repository.h):

@@ -20,6 +20,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/model_repository.h"
+#include "tests/server/controllable_engine.h"
 #include "tests/server/repository_fixture.h"
 
 namespace lstmserve::testing {
@@ -87,12 +88,11 @@ v1::GenerateRequest Greedy(const std::string& model, const std::string& prompt, 
   return r;
 }
 
-// A stream that reads its first message, then stops reading until Resume()
-// (its sequence pauses on the server once max_pending_tokens are queued), and
-// then reads to the end.
-class HeldStream {
+// A stream read to its end on its own thread; `started` counts its first
+// message.
+class LiveStream {
  public:
-  HeldStream(LanguageModelClient* client, v1::GenerateRequest request,
+  LiveStream(LanguageModelClient* client, v1::GenerateRequest request,
              absl::BlockingCounter* started)
       : thread_([this, client, request, started] {
           status_ = client->Generate(request, [&](const v1::GenerateResponse& r) {
@@ -101,30 +101,47 @@ class HeldStream {
             if (!first_) {
               first_ = true;
               started->DecrementCount();
-              resume_.WaitForNotification();
             }
             return true;
           });
+          done_.Notify();
         }) {}
-  void Resume() {
-    if (!resume_.HasBeenNotified()) resume_.Notify();
-  }
-  // Resumes and waits for the end.
-  void Join() {
-    Resume();
-    thread_.join();
-  }
+  bool done() const { return done_.HasBeenNotified(); }
+  void Join() { thread_.join(); }
   const absl::Status& status() const { return status_; }
   const std::string& text() const { return text_; }
   const std::set<int64_t>& versions() const { return versions_; }
 
  private:
-  absl::Notification resume_;
   bool first_ = false;
   std::string text_;
   std::set<int64_t> versions_;
   absl::Status status_;
+  absl::Notification done_;
   std::thread thread_;  // last
+};
+
+// The engines of repository versions, wrapped so a test can slow down or
+// hold (wedge) one version's steps: a stream on a held version is certainly
+// still running while the test swaps.
+struct VersionGates {
+  std::shared_ptr<ControllableEngine::Controls> Of(int64_t version) {
+    absl::MutexLock lock(&mu);
+    auto& c = controls[version];
+    if (c == nullptr) {
+      c = std::make_shared<ControllableEngine::Controls>();
+      c->step_delay_us = step_delay_us;
+    }
+    return c;
+  }
+  void Install(ServerOptions* o) {
+    o->loading.wrap_engine = [this](int64_t version, std::unique_ptr<InferenceEngine> engine) {
+      return std::make_unique<ControllableEngine>(std::move(engine), Of(version));
+    };
+  }
+  int64_t step_delay_us = 0;
+  absl::Mutex mu;
+  std::map<int64_t, std::shared_ptr<ControllableEngine::Controls>> controls ABSL_GUARDED_BY(mu);
 };
 
 TEST(ModelRepositoryTest, SwapUnder24LiveStreamsEachFinishesOnItsOwnVersion) {
@@ -133,8 +150,10 @@ TEST(ModelRepositoryTest, SwapUnder24LiveStreamsEachFinishesOnItsOwnVersion) {
   TestRepository repo;
   repo.Publish(kM, 1);
   ServerOptions o = RepoServerOptions(repo.path());
-  o.scheduler.max_pending_tokens = 8;  // held streams pause early
   o.limits.max_tokens_limit = kTokens;
+  VersionGates gates;
+  gates.step_delay_us = 2000;  // 1000 tokens take >= 2 s: still running at the swap
+  gates.Install(&o);
   auto server = StartServer(o);
   ASSERT_NE(server, nullptr);
   LanguageModelClient client(absl::StrCat("127.0.0.1:", server->port()));
@@ -143,12 +162,16 @@ TEST(ModelRepositoryTest, SwapUnder24LiveStreamsEachFinishesOnItsOwnVersion) {
 
   auto prompt = [](int i) { return std::string(1, static_cast<char>('A' + i % 26)) + "BA"; };
   absl::BlockingCounter started(kStreams);
-  std::vector<std::unique_ptr<HeldStream>> streams;
+  std::vector<std::unique_ptr<LiveStream>> streams;
   for (int i = 0; i < kStreams; ++i) {
     streams.push_back(
-        std::make_unique<HeldStream>(&client, Greedy(kM, prompt(i), kTokens), &started));
+        std::make_unique<LiveStream>(&client, Greedy(kM, prompt(i), kTokens), &started));
   }
-  started.Wait();  // every stream runs on version 1 and is mid-generation
+  started.Wait();
+  // Hold version 1's steps: every stream is mid-generation on it.
+  gates.Of(1)->Wedge();
+  gates.Of(1)->AwaitWedgedStep();
+  for (int i = 0; i < kStreams; ++i) ASSERT_FALSE(streams[i]->done()) << "stream " << i;
 
   // Version 2 appears and is swapped in while the 24 streams are live.
   repo.Publish(kM, 2);
@@ -162,7 +185,7 @@ TEST(ModelRepositoryTest, SwapUnder24LiveStreamsEachFinishesOnItsOwnVersion) {
   ASSERT_NE(v2_text, ReferenceGreedy(VersionShape(1), "AB", 50)) << "versions must differ";
   EXPECT_EQ(after->text, v2_text);
 
-  for (auto& s : streams) s->Resume();
+  gates.Of(1)->Release();
   for (int i = 0; i < kStreams; ++i) {
     streams[i]->Join();
     SCOPED_TRACE(absl::StrCat("stream ", i));
@@ -249,14 +272,17 @@ TEST(ModelRepositoryTest, RemovedModelFinishesItsStreamsThenIsNotFound) {
   repo.Publish("a", 1);
   repo.Publish("b", 1);
   ServerOptions o = RepoServerOptions(repo.path());
-  o.scheduler.max_pending_tokens = 8;
+  VersionGates gates;  // (both models' version 1: a's stream is held)
+  gates.Install(&o);
   auto server = StartServer(o);
   ASSERT_NE(server, nullptr);
   LanguageModelClient client(absl::StrCat("127.0.0.1:", server->port()));
 
+  gates.Of(1)->Wedge();
   absl::BlockingCounter started(1);
-  HeldStream stream(&client, Greedy("a", "AB", 300), &started);
-  started.Wait();
+  LiveStream stream(&client, Greedy("a", "AB", 300), &started);
+  started.Wait();  // its first token comes from the prefill
+  gates.Of(1)->AwaitWedgedStep();
   std::filesystem::remove_all(absl::StrCat(repo.path(), "/a"));
   ASSERT_TRUE(server->repository()->RescanNow().ok());
 
@@ -271,6 +297,7 @@ TEST(ModelRepositoryTest, RemovedModelFinishesItsStreamsThenIsNotFound) {
   ASSERT_EQ(models->models_size(), 1);
   EXPECT_EQ(models->models(0).name(), "b");
 
+  gates.Of(1)->Release();
   stream.Join();
   EXPECT_TRUE(stream.status().ok()) << stream.status();
   EXPECT_EQ(stream.text(), ReferenceGreedy(VersionShape(1), "AB", 300));
@@ -339,18 +366,50 @@ TEST(ModelRepositoryTest, KeepVersionsMakesThemPinnable) {
       << gone.status();
 }
 
-TEST(ModelRepositoryTest, AThirdVersionWaitsUntilTheOldOneIsUnloaded) {
+TEST(ModelRepositoryTest, AStateContinuesOnlyOnTheVersionThatMadeIt) {
   TestRepository repo;
   repo.Publish(kM, 1);
+  repo.Publish(kM, 2);
   ServerOptions o = RepoServerOptions(repo.path());
-  o.scheduler.max_pending_tokens = 8;
+  o.repository.keep_versions = 2;
   auto server = StartServer(o);
   ASSERT_NE(server, nullptr);
   LanguageModelClient client(absl::StrCat("127.0.0.1:", server->port()));
 
+  v1::GenerateRequest first = Greedy(kM, "AB", 5, 1);
+  first.set_return_state(true);
+  auto made = client.GenerateText(first);
+  ASSERT_TRUE(made.ok()) << made.status();
+  ASSERT_FALSE(made->last.state().empty());
+  for (int64_t pin : {int64_t{0}, int64_t{2}}) {  // the serving version is 2
+    v1::GenerateRequest next = Greedy(kM, "", 5, pin);
+    next.set_state(made->last.state());
+    auto refused = client.GenerateText(next);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+    EXPECT_NE(refused.status().message().find("state"), std::string::npos) << refused.status();
+  }
+  v1::GenerateRequest next = Greedy(kM, "", 5, 1);
+  next.set_state(made->last.state());
+  auto continued = client.GenerateText(next);
+  ASSERT_TRUE(continued.ok()) << continued.status();
+  EXPECT_EQ(made->text + continued->text, ReferenceGreedy(VersionShape(1), "AB", 10));
+}
+
+TEST(ModelRepositoryTest, AThirdVersionWaitsUntilTheOldOneIsUnloaded) {
+  TestRepository repo;
+  repo.Publish(kM, 1);
+  ServerOptions o = RepoServerOptions(repo.path());
+  VersionGates gates;
+  gates.Install(&o);
+  auto server = StartServer(o);
+  ASSERT_NE(server, nullptr);
+  LanguageModelClient client(absl::StrCat("127.0.0.1:", server->port()));
+
+  gates.Of(1)->Wedge();
   absl::BlockingCounter started(1);
-  HeldStream on_v1(&client, Greedy(kM, "AB", 200), &started);
+  LiveStream on_v1(&client, Greedy(kM, "AB", 200), &started);
   started.Wait();
+  gates.Of(1)->AwaitWedgedStep();
   repo.Publish(kM, 2);
   ASSERT_TRUE(server->repository()->RescanNow().ok());
   EXPECT_EQ(server->registry()->LoadedVersions(kM), std::vector<int64_t>{2});
@@ -360,6 +419,7 @@ TEST(ModelRepositoryTest, AThirdVersionWaitsUntilTheOldOneIsUnloaded) {
   EXPECT_EQ(server->registry()->LoadedVersions(kM), std::vector<int64_t>{2});
   EXPECT_EQ(server->registry()->Resident(kM), 2);
 
+  gates.Of(1)->Release();
   on_v1.Join();
   EXPECT_TRUE(on_v1.status().ok()) << on_v1.status();
   EXPECT_EQ(on_v1.text(), ReferenceGreedy(VersionShape(1), "AB", 200));
@@ -453,20 +513,24 @@ TEST(ModelRepositoryTest, MemoryReturnsToOneVersionAfterTheSwap) {
   TestRepository repo;
   repo.Publish(kM, 1, shape(1));
   ServerOptions o = RepoServerOptions(repo.path());
-  o.scheduler.max_pending_tokens = 8;
+  VersionGates gates;
+  gates.Install(&o);
   auto server = StartServer(o);
   ASSERT_NE(server, nullptr);
   LanguageModelClient client(absl::StrCat("127.0.0.1:", server->port()));
   ASSERT_TRUE(client.GenerateText(Greedy(kM, "AB", 5)).ok());
   const int64_t one_version = ResidentBytes();
 
+  gates.Of(1)->Wedge();
   absl::BlockingCounter started(1);
-  HeldStream on_v1(&client, Greedy(kM, "AB", 20), &started);
+  LiveStream on_v1(&client, Greedy(kM, "AB", 20), &started);
   started.Wait();
+  gates.Of(1)->AwaitWedgedStep();
   repo.Publish(kM, 2, shape(2));
   ASSERT_TRUE(server->repository()->RescanNow().ok());
   ASSERT_EQ(server->registry()->Resident(kM), 2);
   const int64_t two_versions = ResidentBytes();
+  gates.Of(1)->Release();
   on_v1.Join();
   EXPECT_TRUE(on_v1.status().ok());
   ASSERT_TRUE(Eventually([&] { return server->registry()->Resident(kM) == 1; }));
