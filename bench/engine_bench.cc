@@ -42,6 +42,8 @@ ABSL_FLAG(int, reference_max_batch, 8, "largest batch for the (slow) reference e
 ABSL_FLAG(std::string, demo_model, "", "demo package dir (default <repo>/models/shakespeare)");
 ABSL_FLAG(std::string, pytorch_json, "", "output of bench/pytorch_decode.py, to compare");
 ABSL_FLAG(std::string, markdown, "", "also write the tables to this file");
+ABSL_FLAG(std::string, json, "", "also write the figures as JSON to this file (shape -> system -> "
+          "step_us_b1, decode_tok_s by batch, prefill_tok_s, rss_mb)");
 
 namespace lstmserve {
 namespace {
@@ -375,6 +377,21 @@ int Main() {
   std::printf("%s", table.c_str());
   if (const std::string path = absl::GetFlag(FLAGS_markdown); !path.empty()) {
     std::ofstream(path) << table;
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_json); !path.empty()) {
+    nlohmann::json j;
+    for (const Shape& s : shapes) {
+      j[s.name]["shape"] = {{"V", s.V}, {"E", s.E}, {"H", s.H}, {"L", s.L}};
+      for (const auto& [system, r] : results[s.name]) {
+        nlohmann::json& o = j[s.name]["systems"][system];
+        o["step_us_b1"] = r.step_us_b1;
+        for (const auto& [N, v] : r.decode_tok_s) o["decode_tok_s"][std::to_string(N)] = v;
+        o["prefill_tok_s"] = r.prefill_tok_s;
+        o["prompt"] = absl::GetFlag(FLAGS_prompt);
+        o["rss_mb"] = r.rss_mb;
+      }
+    }
+    std::ofstream(path) << j.dump(1) << "\n";
   }
   return 0;
 }
