@@ -31,8 +31,10 @@ PY = "/usr/bin/python3"
 V, E = 65, 64
 TARGET = 1903105  # the demo model's parameter count
 BUDGETS = {
-    "short": {"steps": 80, "batch_size": 16, "val_chars": 32768, "eval_every": 10},
-    "long": {"steps": 4000, "batch_size": 32, "val_chars": 0, "eval_every": 250},
+    "short": {"steps": 40, "batch_size": 16, "val_chars": 16384, "eval_every": 10,
+              "eval_chars": 2048, "lrs": "0.004,0.008,0.016"},
+    "long": {"steps": 4000, "batch_size": 32, "val_chars": 0, "eval_every": 250,
+             "eval_chars": 16384, "lrs": "0.001,0.002,0.004"},
 }
 
 
@@ -193,10 +195,11 @@ def main():
                                                   "tinyshakespeare.txt"),
                    help="the corpus (default ../shared/data/tinyshakespeare.txt)")
     p.add_argument("--depths", default="1,2,3,4")
-    p.add_argument("--lrs", default="0.003,0.006,0.012")
+    p.add_argument("--lrs", help="learning rates to sweep (short budget: 0.004,0.008,0.016; "
+                   "long: 0.001,0.002,0.004)")
     p.add_argument("--budget", choices=sorted(BUDGETS), default="short",
-                   help="short: 80 steps of 16x64 chars (82k chars, 0.08 epoch), validation on "
-                        "the first 32,768 held-out chars (what fits a shared 2-core machine); "
+                   help="short: 40 steps of 16x64 chars (41k chars, 0.04 epoch), validation on "
+                        "the first 16,384 held-out chars (what fits a shared 2-core machine); "
                         "long: 4000 steps of 32x64 chars (8.2 epochs), the whole held-out split")
     p.add_argument("--steps", type=int, help="optimizer steps, the same for every run "
                    "(overrides --budget)")
@@ -208,7 +211,7 @@ def main():
     p.add_argument("--lr-final-ratio", type=float, default=0.1,
                    help="the cosine schedule ends at lr * this")
     p.add_argument("--eval-every", type=int, help="steps between curve points")
-    p.add_argument("--eval-chars", type=int, default=4096,
+    p.add_argument("--eval-chars", type=int,
                    help="held-out chars evaluated at each curve point")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time")
