@@ -9,14 +9,15 @@
 #   bench/depth/serve_bench.sh [RUN (bench/depth/out)] [BUILD (build)]
 # Environment: TEXT (the corpus; the prompt is its first 512 held-out chars),
 # POINT (lstmbench duration per point, default 5s), THREADS (server and engine
-# threads, default 0 = all cores).
+# threads, default 1: on a shared machine a preempted OpenMP thread stalls every
+# step; 0 = all cores).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 run="${1:-$root/bench/depth/out}"
 build="${2:-$root/build}"
 text="${TEXT:-$root/../shared/data/tinyshakespeare.txt}"
 point="${POINT:-5s}"
-threads="${THREADS:-0}"
+threads="${THREADS:-1}"
 for b in server/lstmserve client/lstmbench client/lstmctl bench/engine_bench; do
   [ -x "$build/$b" ] || { echo "serve_bench.sh: $build/$b not built" >&2; exit 2; }
 done

@@ -185,10 +185,37 @@ def cmd_plot(args):
         fig.savefig(os.path.join(args.figures, "tokens_per_s_vs_depth.png"))
 
 
+def cmd_table(args):
+    """Prints the markdown table of RESULTS.md: one row per depth."""
+    summary = json.load(open(os.path.join(args.run, "train_summary.json")))
+    serve_path = os.path.join(args.run, "serve.json")
+    serve = json.load(open(serve_path))["rows"] if os.path.exists(serve_path) else []
+
+    def sv(layers, quant, key, fmt):
+        r = next((r for r in serve if r["layers"] == layers and r["quant"] == quant), None)
+        return fmt.format(r[key]) if r else "–"
+
+    print("| layers | hidden | parameters | best lr (swept) | held-out nats/char (other rates) "
+          "| training s | step µs b1 f32 / int8 | step µs b64 f32 / int8 "
+          "| TTFT 512-char prompt ms f32 / int8 | tokens/s at 64 streams f32 / int8 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for d in summary["depths"]:
+        L = d["layers"]
+        others = ", ".join(f"{r['val_loss']:.3f}" for r in d["sweep"] if r["lr"] != d["best_lr"])
+        rates = "/".join(f"{r['lr']:g}" for r in d["sweep"])
+        cells = [str(L), str(d["hidden_size"]), f"{d['parameters']:,}",
+                 f"{d['best_lr']:g} ({rates})", f"**{d['val_loss']:.3f}** ({others})",
+                 f"{d['train_seconds']:.0f}"]
+        for key, fmt in (("step_us_b1", "{:.0f}"), ("step_us_b64", "{:.0f}"),
+                         ("ttft_512_ms_p50", "{:.1f}"), ("tokens_per_s_64", "{:,.0f}")):
+            cells.append(f"{sv(L, 'f32', key, fmt)} / {sv(L, 'int8', key, fmt)}")
+        print("| " + " | ".join(cells) + " |")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["train", "export", "plot", "hidden"])
+    p.add_argument("command", choices=["train", "export", "plot", "table", "hidden"])
     p.add_argument("--run", default=os.path.join(REPO, "bench", "depth", "out"))
     p.add_argument("--figures", default=os.path.join(REPO, "bench", "depth"))
     p.add_argument("--text", default=os.path.join(REPO, "..", "shared", "data",
@@ -227,7 +254,8 @@ def main():
             h = hidden_for(int(d))
             print(d, h, lstm_lm_params(int(d), h))
     else:
-        {"train": cmd_train, "export": cmd_export, "plot": cmd_plot}[args.command](args)
+        {"train": cmd_train, "export": cmd_export, "plot": cmd_plot,
+         "table": cmd_table}[args.command](args)
 
 
 if __name__ == "__main__":
