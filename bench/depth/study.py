@@ -96,6 +96,7 @@ def cmd_train(args):
         for r in lrs:
             c = json.load(open(os.path.join(run_dir(args.run, d, r), "curve.json")))
             runs.append({"lr": r, "val_loss": c["val_loss"], "train_seconds": c["train_seconds"],
+                         "eval_chars": c["args"]["eval_chars"],
                          "parameters": c["parameters"], "curve": c["curve"]})
         best = min(runs, key=lambda x: x["val_loss"])
         summary["depths"].append({"layers": d, "hidden_size": hidden_for(d),
@@ -155,12 +156,11 @@ def cmd_plot(args):
         c = best["curve"]
         ax.plot([p["chars"] / 1e3 for p in c], [p["val_loss_subset"] for p in c], "o-",
                 color=f"C{i}", ms=3, label=f"{d['layers']}x{d['hidden_size']} lr {d['best_lr']:g}")
-        ax.plot([p["chars"] / 1e3 for p in c], [p["train_loss"] for p in c], ":",
-                color=f"C{i}")
     ax.set_xlabel("training chars (thousands)")
-    ax.set_ylabel("loss (nats/char)")
-    ax.set_title("Training curves, best rate per depth\n"
-                 "solid: held-out subset, dotted: running train loss", fontsize=9)
+    ax.set_ylabel("held-out loss (nats/char)")
+    ax.set_title(f"Training curves, best rate per depth ({budget})\n"
+                 f"held-out loss on its first {summary['depths'][0]['sweep'][0]['eval_chars']:,} "
+                 "chars at each point", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
