@@ -169,35 +169,43 @@ def cmd_plot(args):
     serve = os.path.join(args.run, "serve.json")
     if os.path.exists(serve):
         s = json.load(open(serve))
-        fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=100)
-        for i, q in enumerate(sorted({r["quant"] for r in s["rows"]})):
-            rows = sorted((r for r in s["rows"] if r["quant"] == q), key=lambda r: r["layers"])
-            ax.plot([r["layers"] for r in rows], [r["tokens_per_s_64"] for r in rows], "o-",
-                    color=f"C{i}", label=q)
-        ax.set_xticks([d["layers"] for d in ds])
-        ax.set_xlabel("LSTM layers (~1.9M parameters each)")
-        ax.set_ylabel("tokens/s, 64 streams (lstmbench)")
-        ax.set_title("Served throughput vs depth (lstmserve)", fontsize=9)
-        ax.set_ylim(bottom=0)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), dpi=100)
+        for ax, key, label in (
+                (axes[0], "tokens_per_server_cpu_s_64", "tokens per server CPU-second"),
+                (axes[1], "tokens_per_s_64", "tokens/s (wall clock, contended)")):
+            for i, q in enumerate(sorted({r["quant"] for r in s["rows"]})):
+                rows = sorted((r for r in s["rows"] if r["quant"] == q),
+                              key=lambda r: r["layers"])
+                ax.plot([r["layers"] for r in rows], [r[key] for r in rows], "o-",
+                        color=f"C{i}", label=q)
+            ax.set_xticks([d["layers"] for d in ds])
+            ax.set_xlabel("LSTM layers (~1.9M parameters each)")
+            ax.set_ylabel(label)
+            ax.set_ylim(bottom=0)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle(f"Served by lstmserve, 64 streams x 64 tokens (lstmbench); {s['machine']}, "
+                     f"{s['date']}", fontsize=8)
         fig.tight_layout()
         fig.savefig(os.path.join(args.figures, "tokens_per_s_vs_depth.png"))
 
 
 def cmd_table(args):
-    """Prints the markdown table of RESULTS.md: one row per depth."""
+    """Prints the markdown tables of RESULTS.md: one row per depth."""
     summary = json.load(open(os.path.join(args.run, "train_summary.json")))
     serve_path = os.path.join(args.run, "serve.json")
     serve = json.load(open(serve_path))["rows"] if os.path.exists(serve_path) else []
 
-    def sv(layers, quant, key, fmt):
-        r = next((r for r in serve if r["layers"] == layers and r["quant"] == quant), None)
-        return fmt.format(r[key]) if r else "–"
+    def sv(layers, key, fmt):
+        vals = []
+        for q in ("f32", "int8"):
+            r = next((r for r in serve if r["layers"] == layers and r["quant"] == q), None)
+            vals.append(fmt.format(r[key]) if r else "–")
+        return " / ".join(vals)
 
     print("| layers | hidden | parameters | best lr (swept) | held-out nats/char (other rates) "
-          "| training s | step µs b1 f32 / int8 | step µs b64 f32 / int8 "
-          "| TTFT 512-char prompt ms f32 / int8 | tokens/s at 64 streams f32 / int8 |")
+          "| training s | step µs b1 (CPU) | step µs b64 (CPU) | 512-char prefill ms (CPU) "
+          "| served tokens per server CPU-s, 64 streams |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for d in summary["depths"]:
         L = d["layers"]
@@ -205,11 +213,25 @@ def cmd_table(args):
         rates = "/".join(f"{r['lr']:g}" for r in d["sweep"])
         cells = [str(L), str(d["hidden_size"]), f"{d['parameters']:,}",
                  f"{d['best_lr']:g} ({rates})", f"**{d['val_loss']:.3f}** ({others})",
-                 f"{d['train_seconds']:.0f}"]
-        for key, fmt in (("step_us_b1", "{:.0f}"), ("step_us_b64", "{:.0f}"),
-                         ("ttft_512_ms_p50", "{:.1f}"), ("tokens_per_s_64", "{:,.0f}")):
-            cells.append(f"{sv(L, 'f32', key, fmt)} / {sv(L, 'int8', key, fmt)}")
+                 f"{d['train_seconds']:.0f}", sv(L, "cpu_step_us_b1", "{:.0f}"),
+                 sv(L, "cpu_step_us_b64", "{:.0f}"), sv(L, "cpu_prefill_512_ms", "{:.1f}"),
+                 sv(L, "tokens_per_server_cpu_s_64", "{:,.0f}")]
         print("| " + " | ".join(cells) + " |")
+    print()
+    print("| layers | step µs b1 (wall) | step µs b64 (wall) | time to first token, 512-char "
+          "prompt, ms (p50) | server CPU ms per 512-char prompt | tokens/s at 64 streams (wall) "
+          "| inter-token p50 / p99 ms, 64 streams, f32 |")
+    print("|---|---|---|---|---|---|---|")
+    for d in summary["depths"]:
+        L = d["layers"]
+        r32 = next((r for r in serve if r["layers"] == L and r["quant"] == "f32"), None)
+        itl = f"{r32['itl_64_ms_p50']:.1f} / {r32['itl_64_ms_p99']:.1f}" if r32 else "–"
+        print("| " + " | ".join([str(L), sv(L, "step_us_b1", "{:.0f}"),
+                                  sv(L, "step_us_b64", "{:.0f}"),
+                                  sv(L, "ttft_512_ms_p50", "{:.0f}"),
+                                  sv(L, "server_cpu_ms_per_512_prompt", "{:.1f}"),
+                                  sv(L, "tokens_per_s_64", "{:,.0f}"), itl]) + " |")
+    print("\n(each cell: f32 / int8)")
 
 
 def main():
