@@ -112,6 +112,18 @@ def cmd_train(args):
 
 
 def cmd_export(args):
+    if args.untrained:
+        # Serving cost depends only on the shape: these measure it before training ends.
+        sys.path.insert(0, os.path.join(REPO, "tools"))
+        from export import export_module
+        from lstm_lm import LstmLM
+        with open(args.text, encoding="utf-8") as f:
+            vocab = sorted(set(f.read()))
+        for d in (int(x) for x in args.depths.split(",")):
+            out = os.path.join(args.run, "models", f"L{d}")
+            export_module(LstmLM(len(vocab), E, hidden_for(d), d), vocab, out, f"depth{d}")
+            print(out, "(untrained)")
+        return
     summary = json.load(open(os.path.join(args.run, "train_summary.json")))
     for d in summary["depths"]:
         ck = os.path.join(run_dir(args.run, d["layers"], d["best_lr"]), "best.pt")
@@ -267,6 +279,9 @@ def main():
     p.add_argument("--nice", type=int, default=10)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--force", action="store_true", help="retrain runs that have a curve")
+    p.add_argument("--untrained", action="store_true",
+                   help="export: packages of the study's shapes with initial weights (serving "
+                        "speed depends only on the shape)")
     args = p.parse_args()
     for k, v in BUDGETS[args.budget].items():
         if getattr(args, k) is None:
