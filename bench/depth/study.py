@@ -32,7 +32,9 @@ V, E = 65, 64
 TARGET = 1903105  # the demo model's parameter count
 BUDGETS = {
     "short": {"steps": 40, "batch_size": 16, "val_chars": 16384, "eval_every": 10,
-              "eval_chars": 2048, "lrs": "0.004,0.008,0.016"},
+              "eval_chars": 2048,
+              "lrs": "1=0.004,0.008,0.016;2=0.002,0.004,0.008;3=0.002,0.004,0.008;"
+                     "4=0.002,0.004,0.008"},
     "long": {"steps": 4000, "batch_size": 32, "val_chars": 0, "eval_every": 250,
              "eval_chars": 16384, "lrs": "0.001,0.002,0.004"},
 }
@@ -76,10 +78,26 @@ def train_one(args, layers, lr):
     return curve
 
 
+def parse_lrs(spec, depths):
+    """"a,b,c" (every depth) or "1=a,b,c;2=..." (per depth) -> {depth: [rates]}."""
+    if "=" not in spec:
+        return {d: [float(r) for r in spec.split(",")] for d in depths}
+    out = {}
+    for part in spec.split(";"):
+        d, rates = part.split("=")
+        out[int(d)] = [float(r) for r in rates.split(",")]
+    missing = [d for d in depths if d not in out]
+    if missing:
+        sys.exit(f"--lrs names no rates for depth(s) {missing}")
+    return out
+
+
 def cmd_train(args):
     depths = [int(d) for d in args.depths.split(",")]
-    lrs = [float(r) for r in args.lrs.split(",")]
-    jobs = [(d, r) for r in lrs for d in depths]  # interleaved: contention spreads evenly
+    lrs = parse_lrs(args.lrs, depths)
+    # Interleaved (rate index outer, depth inner) so that contention spreads evenly.
+    jobs = [(d, lrs[d][i]) for i in range(max(len(v) for v in lrs.values())) for d in depths
+            if i < len(lrs[d])]
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(train_one, args, d, r) for d, r in jobs]
         for f in futures:
@@ -93,7 +111,7 @@ def cmd_train(args):
                "depths": []}
     for d in depths:
         runs = []
-        for r in lrs:
+        for r in lrs[d]:
             c = json.load(open(os.path.join(run_dir(args.run, d, r), "curve.json")))
             runs.append({"lr": r, "val_loss": c["val_loss"], "train_seconds": c["train_seconds"],
                          "eval_chars": c["args"]["eval_chars"],
@@ -256,8 +274,9 @@ def main():
                                                   "tinyshakespeare.txt"),
                    help="the corpus (default ../shared/data/tinyshakespeare.txt)")
     p.add_argument("--depths", default="1,2,3,4")
-    p.add_argument("--lrs", help="learning rates to sweep (short budget: 0.004,0.008,0.016; "
-                   "long: 0.001,0.002,0.004)")
+    p.add_argument("--lrs", help="learning rates to sweep: a,b,c for every depth, or per depth "
+                   "1=a,b,c;2=d,e,f;... (short budget: 1 layer 0.004,0.008,0.016, 2-4 layers "
+                   "0.002,0.004,0.008; long: 0.001,0.002,0.004)")
     p.add_argument("--budget", choices=sorted(BUDGETS), default="short",
                    help="short: 40 steps of 16x64 chars (41k chars, 0.04 epoch), validation on "
                         "the first 16,384 held-out chars (what fits a shared 2-core machine); "
