@@ -240,13 +240,38 @@ class Package:
         return prompt + self.tokenizer.decode(out)
 
 
+def evaluate_text(pkg, text):
+    """(nats/token, nats/char) of `text` read as one stream from the zero state: the first
+    token is predicted from nothing, so it is left out of both counts."""
+    ids = pkg.tokenizer.encode(text)
+    state, total = pkg.zero_state(), 0.0
+    lp = pkg.step(ids[0], state)
+    for x in ids[1:]:
+        total += -lp[x]
+        lp = pkg.step(x, state)
+    chars = len(text) - len(pkg.tokenizer.decode(ids[:1]))
+    return total / (len(ids) - 1), total / chars
+
+
 if __name__ == "__main__":
     import argparse
-    ap = argparse.ArgumentParser(description="Samples from a package with the numpy reference.")
+    ap = argparse.ArgumentParser(description="Samples from a package with the numpy reference, "
+                                 "or (--eval FILE) measures its loss on the last "
+                                 "--last-fraction of FILE (the held-out split of train.py).")
     ap.add_argument("package")
+    ap.add_argument("--eval", help="UTF-8 text file to measure the loss on")
+    ap.add_argument("--last-fraction", type=float, default=0.1)
     ap.add_argument("--prompt", default="ROMEO:\n")
     ap.add_argument("--tokens", type=int, default=100)
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
-    print(Package.load(a.package).sample(a.prompt, a.tokens, a.temperature, a.seed))
+    if a.eval:
+        with open(a.eval, encoding="utf-8") as f:
+            full = f.read()
+        held = full[len(full) - int(len(full) * a.last_fraction):]
+        per_token, per_char = evaluate_text(Package.load(a.package), held)
+        print(f"{a.eval}: last {len(held):,} characters: {per_token:.4f} nats/token, "
+              f"{per_char:.4f} nats/char")
+    else:
+        print(Package.load(a.package).sample(a.prompt, a.tokens, a.temperature, a.seed))
