@@ -6,7 +6,8 @@
 # interleaved so that every configuration sees the same machine.
 # Usage: bench/chunked_prefill.sh [BUILD_DIR] [CHUNKS...]
 #   default: build 0 256   (0 = whole prompts at once, the old behaviour)
-# Env: REPEATS (3), DURATION (15s), STREAMS (32), SERVER_ARGS (extra flags).
+# Env: REPEATS (3), DURATION (15s), STREAMS (32), SERVER_ARGS (extra flags),
+#      SCORE_CHARS (4000), SCORE_INTERVAL (1s).
 # Prints one line per run: chunk, load, tokens/s, inter-token p50/p99/p99.9,
 # longest message gap, request latency p90, score latency p50/max.
 set -euo pipefail
@@ -42,13 +43,14 @@ for rep in $(seq "$repeats"); do
     done
     for load in alone score; do
       extra=()
-      [ "$load" = score ] && extra=(--score_chars 4000 --score_interval 1s)
+      [ "$load" = score ] &&
+        extra=(--score_chars "${SCORE_CHARS:-4000}" --score_interval "${SCORE_INTERVAL:-1s}")
       printf 'rep %d chunk %4s %-5s ' "$rep" "$chunk" "$load"
       "$build/client/lstmbench" --server "127.0.0.1:$port" --model shakespeare \
         --concurrency "$streams" --max_tokens 256 --temperature 0 --duration "$duration" \
         --json "${extra[@]}" | summarize
     done
-    kill "$server"
+    kill "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
   done
 done
