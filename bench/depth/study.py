@@ -267,7 +267,7 @@ def cmd_table(args):
         return " / ".join(vals)
 
     print("| layers | hidden | parameters | best lr (swept) | held-out nats/char (other rates) "
-          "| training s | step µs b1 (CPU) | step µs b64 (CPU) | 512-char prefill ms (CPU) "
+          "| training s (wall, contended) | step µs b1 (CPU) | step µs b64 (CPU) | 512-char prefill ms (CPU) "
           "| served tokens per server CPU-s, 64 streams |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for d in summary["depths"]:
