@@ -12,8 +12,11 @@ In one run, REPEATS times interleaved:
 Prints one line per measurement and the medians, and the ratio
 served / engine (goal: <= 1.25, issue 15).
 
-Usage: bench/serving_cpu.py [--build build] [--package models/shakespeare]
+Usage: bench/serving_cpu.py [--build build] [--package models/shakespeare | --random 3x512]
            [--repeats 3] [--duration 10s] [--streams 64] [--server-arg=--flag=value ...]
+--random LxH writes a random char package (the demo model's vocabulary, E=64,
+torch.manual_seed(1)) with tools/export.py into a temporary directory and
+measures that (server/README.md used --random 3x512).
 """
 import argparse
 import json
@@ -22,6 +25,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -86,16 +90,33 @@ def served_run(args):
         server.wait()
 
 
+def random_package(shape, out_dir):
+    """Writes a random LstmLM of shape "LxH" with the demo model's vocabulary."""
+    layers, hidden = (int(x) for x in shape.split("x"))
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import torch  # Debian's python3-torch
+    from export import export_module
+    from lstm_lm import LstmLM
+    with open(os.path.join(ROOT, "models", "shakespeare", "config.json")) as f:
+        vocab = json.load(f)["tokenizer"]["vocab"]
+    torch.manual_seed(1)
+    export_module(LstmLM(len(vocab), 64, hidden, layers), vocab, out_dir, f"char{shape}")
+    return out_dir
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--build", default=os.path.join(ROOT, "build"))
     p.add_argument("--package", default=os.path.join(ROOT, "models", "shakespeare"))
+    p.add_argument("--random", help="measure a random char package of this shape, e.g. 3x512")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--duration", default="10s")
     p.add_argument("--streams", type=int, default=64)
     p.add_argument("--server-arg", action="append", default=[],
                    help="extra lstmserve flag (repeatable), e.g. --server-arg=--max_batch=64")
     args = p.parse_args()
+    if args.random:
+        args.package = random_package(args.random, tempfile.mkdtemp(prefix="serving_cpu_"))
     engine, served = [], []
     for rep in range(args.repeats):
         us, tok_s = engine_run(args)
