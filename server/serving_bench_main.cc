@@ -21,7 +21,7 @@
 #include "client/client.h"
 #include "client/latency_stats.h"
 #include "models/engine_factory.h"
-#include "models/random_package.h"
+#include "testing/random_package.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, engine, "onednn", "Engine: onednn or reference.");
