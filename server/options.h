@@ -1,11 +1,12 @@
 // Typed options of the serving layer, with their defaults. Filled from flags
-// only in server/main.cc; tests build them directly. Plain values.
+// only in server/flags.cc; tests build them directly. Plain values.
 #ifndef LSTMSERVE_SERVER_OPTIONS_H_
 #define LSTMSERVE_SERVER_OPTIONS_H_
 
 #include <string>
 
 #include "absl/time/time.h"
+#include "server/log_level.h"
 
 namespace lstmserve {
 
@@ -78,10 +79,6 @@ struct SchedulerOptions {
   int step_join_max_prompt = 64;
   int step_join_min_active = 8;
 };
-
-enum class LogLevel { kDebug, kInfo, kWarning, kError };
-// "debug", "info", "warning", "error" (server/request_log.cc).
-bool ParseLogLevel(const std::string& name, LogLevel* out);
 
 // Metrics and the request log (server/metrics.h, server/request_log.h).
 struct TelemetryOptions {
