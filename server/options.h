@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "models/engine.h"
 #include "models/engine_factory.h"
+#include "server/log_level.h"
 
 namespace lstmserve {
 
@@ -112,10 +113,6 @@ struct SchedulerOptions {
   // defaults are equal) to add no chunks.
   int prefix_cache_interval = 256;
 };
-
-enum class LogLevel { kDebug, kInfo, kWarning, kError };
-// "debug", "info", "warning", "error" (server/request_log.cc).
-bool ParseLogLevel(const std::string& name, LogLevel* out);
 
 // Metrics and the request log (server/metrics.h, server/request_log.h).
 struct TelemetryOptions {
