@@ -46,7 +46,10 @@ absl::StatusOr<std::vector<NamedEngine>> LoadEngines(const std::vector<ModelSpec
   const int threads = ThreadsPerModel(options, static_cast<int>(specs.size()));
   std::vector<NamedEngine> engines;
   for (const ModelSpec& spec : specs) {
-    auto engine = LoadEngine(spec.directory, ModelLoadOptions{kind, options}, threads);
+    ModelLoadOptions loading;
+    loading.kind = kind;
+    loading.engine = options;
+    auto engine = LoadEngine(spec.directory, loading, threads);
     if (!engine.ok()) {
       return absl::Status(engine.status().code(),
                           absl::StrCat("model '", spec.name, "': ", engine.status().message()));
