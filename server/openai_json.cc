@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "models/bounded_json.h"
-#include "models/status_macros.h"
+#include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace lstmserve {
