@@ -177,19 +177,19 @@ void HttpApi::Embeddings(const HttpRequest& request, std::shared_ptr<HttpExchang
     return Fail(record, admitted, *exchange);
   }
   if (!id.ok()) return Fail(record, id.status(), *exchange);
-  absl::StatusOr<v1::EmbedRequest> parsed = ParseEmbeddingRequest(request.body);
+  absl::StatusOr<EmbeddingRequest> parsed = ParseEmbeddingRequest(request.body);
   if (!parsed.ok()) return Fail(record, parsed.status(), *exchange);
-  absl::StatusOr<ModelRegistry::Model*> model = registry_->Find(parsed->model());
+  absl::StatusOr<ModelRegistry::Model*> model = registry_->Find(parsed->request.model());
   if (!model.ok()) return Fail(record, model.status(), *exchange);
   record.model = (*model)->name;
   absl::StatusOr<std::vector<int32_t>> tokens =
-      ValidateEmbedRequest(*parsed, *(*model)->tokenizer, limits_);
+      ValidateEmbedRequest(parsed->request, *(*model)->tokenizer, limits_);
   if (!tokens.ok()) return Fail(record, RenameField(tokens.status(), "text", "input"), *exchange);
   record.prompt_tokens = static_cast<int>(tokens->size());
   const int count = static_cast<int>(tokens->size());
   const std::string name = (*model)->name;
   absl::Status submitted = (*model)->scheduler->SubmitEmbed(
-      *std::move(tokens), [this, exchange, record, count, name,
+      *std::move(tokens), [this, exchange, record, count, name, base64 = parsed->base64,
                            id = *id](absl::StatusOr<SequenceState> state) mutable {
         if (!state.ok()) return Fail(record, state.status(), *exchange);
         v1::EmbedResponse response;
@@ -200,7 +200,7 @@ void HttpApi::Embeddings(const HttpRequest& request, std::shared_ptr<HttpExchang
           response.mutable_embedding()->Add(top.begin(), top.end());
         }
         Report(record, absl::OkStatus());
-        ReplyJson(*exchange, 200, EmbeddingJson(response, name));
+        ReplyJson(*exchange, 200, EmbeddingJson(response, name, base64));
       });
   if (!submitted.ok()) Fail(record, submitted, *exchange);
 }

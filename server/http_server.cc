@@ -290,6 +290,7 @@ class Connection final : public HttpExchange,
     std::optional<HttpReply> reply;
     bool start = false, end = false;
     int tokens = 0;
+    std::string content_type;
     {
       absl::MutexLock lock(&mu_);
       if (reply_.has_value()) {
@@ -298,6 +299,7 @@ class Connection final : public HttpExchange,
       } else if (stream_requested_ && !stream_started_) {
         start = true;
         stream_started_ = true;
+        content_type = stream_type_;
       } else if (stream_started_ && !queued_.empty()) {
         writing_data_ = std::move(queued_);
         queued_.clear();
@@ -329,7 +331,7 @@ class Connection final : public HttpExchange,
       });
     } else if (start) {
       head_.emplace(http::status::ok, 11);
-      head_->set(http::field::content_type, stream_type_);
+      head_->set(http::field::content_type, content_type);
       head_->set(http::field::cache_control, "no-cache");
       head_->set("X-Accel-Buffering", "no");  // nginx: do not buffer this response
       SetCommonHeaders(*head_);
@@ -451,13 +453,13 @@ class Connection final : public HttpExchange,
   std::optional<http::response<http::string_body>> response_;
   std::optional<http::response<http::empty_body>> head_;
   std::optional<http::response_serializer<http::empty_body>> serializer_;
-  std::string stream_type_;
 
   std::atomic<bool> gone_{false};
   std::atomic<bool> pump_scheduled_{false};
   std::atomic<int> pending_tokens_{0};
   absl::Mutex mu_;
   std::string request_id_ ABSL_GUARDED_BY(mu_);
+  std::string stream_type_ ABSL_GUARDED_BY(mu_);
   std::optional<HttpReply> reply_ ABSL_GUARDED_BY(mu_);
   bool stream_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool stream_started_ ABSL_GUARDED_BY(mu_) = false;

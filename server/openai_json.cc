@@ -1,10 +1,12 @@
 #include "server/openai_json.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "models/bounded_json.h"
 #include "base/status_macros.h"
@@ -244,22 +246,25 @@ absl::StatusOr<CompletionRequest> ParseCompletionRequest(absl::string_view body)
   return out;
 }
 
-absl::StatusOr<v1::EmbedRequest> ParseEmbeddingRequest(absl::string_view body) {
+absl::StatusOr<EmbeddingRequest> ParseEmbeddingRequest(absl::string_view body) {
   ASSIGN_OR_RETURN(const json object, ParseObject(body));
-  v1::EmbedRequest r;
+  EmbeddingRequest out;
+  v1::EmbedRequest& r = out.request;
   ASSIGN_OR_RETURN(*r.mutable_model(), RequiredString(object, "model"));
   ASSIGN_OR_RETURN(*r.mutable_text(), OneString(object, "input"));
   if (const json* format = Member(object, "encoding_format"); format != nullptr) {
     if (!format->is_string()) return WrongType("encoding_format", "a string", *format);
-    if (format->get_ref<const std::string&>() != "float") {
-      return absl::InvalidArgumentError("encoding_format must be \"float\"");
+    const std::string& name = format->get_ref<const std::string&>();
+    if (name != "float" && name != "base64") {
+      return absl::InvalidArgumentError("encoding_format must be \"float\" or \"base64\"");
     }
+    out.base64 = name == "base64";
   }
   if (Member(object, "dimensions") != nullptr) {
     return absl::InvalidArgumentError(
         "dimensions is set; the embedding has the model's hidden size");
   }
-  return r;
+  return out;
 }
 
 absl::StatusOr<v1::ScoreRequest> ParseScoreRequest(absl::string_view body) {
@@ -317,9 +322,21 @@ std::string CompletionJson(const CompletionHeader& header, const CompletionPiece
   return Dump(out);
 }
 
-std::string EmbeddingJson(const v1::EmbedResponse& response, const std::string& model) {
+std::string EmbeddingJson(const v1::EmbedResponse& response, const std::string& model,
+                          bool base64) {
   json embedding = json::array();
-  for (float v : response.embedding()) embedding.push_back(v);
+  if (base64) {
+    std::string bytes;
+    bytes.reserve(4 * response.embedding_size());
+    for (float v : response.embedding()) {
+      uint32_t u;
+      std::memcpy(&u, &v, 4);
+      for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+    }
+    embedding = absl::Base64Escape(bytes);
+  } else {
+    for (float v : response.embedding()) embedding.push_back(v);
+  }
   const json out = {
       {"object", "list"},
       {"data", json::array({{{"object", "embedding"},

@@ -32,8 +32,13 @@ struct CompletionRequest {
 };
 absl::StatusOr<CompletionRequest> ParseCompletionRequest(absl::string_view body);
 // POST /v1/embeddings: model, input (a string or a list of one string),
-// encoding_format ("float" only).
-absl::StatusOr<v1::EmbedRequest> ParseEmbeddingRequest(absl::string_view body);
+// encoding_format ("float", the default, or "base64": the little-endian
+// float32 bytes, base64-encoded, which the official SDKs ask for).
+struct EmbeddingRequest {
+  v1::EmbedRequest request;
+  bool base64 = false;
+};
+absl::StatusOr<EmbeddingRequest> ParseEmbeddingRequest(absl::string_view body);
 // POST /v1/score: model, text, context (optional).
 absl::StatusOr<v1::ScoreRequest> ParseScoreRequest(absl::string_view body);
 
@@ -62,7 +67,8 @@ std::string CompletionJson(const CompletionHeader& header, const CompletionPiece
 
 // {"object": "list", "data": [{"object": "embedding", "index": 0,
 // "embedding": [...]}], "model", "usage": {"prompt_tokens", "total_tokens"}}.
-std::string EmbeddingJson(const v1::EmbedResponse& response, const std::string& model);
+std::string EmbeddingJson(const v1::EmbedResponse& response, const std::string& model,
+                          bool base64 = false);
 // {"id", "object": "score", "model", "token_ids", "token_logprobs",
 // "total_logprob", "scored_tokens"}.
 std::string ScoreJson(const v1::ScoreResponse& response, const std::string& model);

@@ -7,11 +7,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -212,6 +214,18 @@ TEST(HttpApiTest, EmbeddingsEqualGrpcEmbed) {
   for (int i = 0; i < grpc->embedding_size(); ++i) {
     EXPECT_FLOAT_EQ(embedding[i].get<float>(), grpc->embedding(i));
   }
+  // base64: the float32 bytes, little-endian.
+  const json b64 = {{"model", kModel}, {"input", "ABCABC"}, {"encoding_format", "base64"}};
+  std::string bytes;
+  ASSERT_TRUE(absl::Base64Unescape(
+      HttpPost(t.port(), "/v1/embeddings", b64.dump()).json()["data"][0]["embedding"].get<std::string>(),
+      &bytes));
+  ASSERT_EQ(bytes.size(), 4u * grpc->embedding_size());
+  for (int i = 0; i < grpc->embedding_size(); ++i) {
+    float v;
+    std::memcpy(&v, bytes.data() + 4 * i, 4);
+    EXPECT_EQ(v, grpc->embedding(i));
+  }
   // A list of one string is the same input.
   const json listed = {{"model", kModel}, {"input", json::array({"ABCABC"})}};
   EXPECT_EQ(HttpPost(t.port(), "/v1/embeddings", listed.dump()).json()["data"], j["data"]);
@@ -383,7 +397,7 @@ TEST(HttpApiTest, EmbeddingAndScoreErrorsNameTheField) {
       {"/v1/embeddings", {{"model", kModel}}, "input"},
       {"/v1/embeddings", {{"model", kModel}, {"input", 3}}, "input"},
       {"/v1/embeddings", {{"model", kModel}, {"input", ""}}, "input"},
-      {"/v1/embeddings", {{"model", kModel}, {"input", "AB"}, {"encoding_format", "base64"}},
+      {"/v1/embeddings", {{"model", kModel}, {"input", "AB"}, {"encoding_format", "int8"}},
        "encoding_format"},
       {"/v1/score", {{"model", kModel}}, "text"},
       {"/v1/score", {{"model", kModel}, {"text", "AB"}, {"context", 1}}, "context"},
