@@ -14,11 +14,11 @@ file(WRITE "${OUTPUT}.tmp" "// Generated from ${INPUT} by embed.cmake; do not ed
 
 namespace lstmserve {
 namespace {
-const char kPage[] = {
+const unsigned char kPage[] = {
 ${bytes}0};
 }  // namespace
 
-absl::string_view PlaygroundHtml() { return absl::string_view(kPage, ${size}); }
+absl::string_view PlaygroundHtml() { return absl::string_view(reinterpret_cast<const char*>(kPage), ${size}); }
 
 }  // namespace lstmserve
 ")

@@ -28,14 +28,15 @@ function startServer(build, extraArgs = []) {
                 "--listen=127.0.0.1:0", "--http-listen=127.0.0.1:0", "--request-log=none",
                 "--max-batch=8", ...extraArgs];
   const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
-  let log = "";
+  let log = "", started = false;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("lstmserve did not start:\n" + log)), 120000);
     child.on("exit", (code) => reject(new Error(`lstmserve exited ${code}:\n${log}`)));
     child.stderr.on("data", (d) => {
       log += d.toString();
       const grpc = /on port (\d+) with/.exec(log), http = /HTTP on port (\d+)/.exec(log);
-      if (grpc && http) {
+      if (grpc && http && !started) {
+        started = true;
         clearTimeout(timer);
         child.removeAllListeners("exit");
         resolve({
@@ -47,7 +48,8 @@ function startServer(build, extraArgs = []) {
           grpcGreedy(prompt, maxTokens) {
             const out = execFileSync(path.join(build, "client", "lstmctl"), [
               "generate", `--server=127.0.0.1:${grpc[1]}`, `--model=${model}`, `--prompt=${prompt}`,
-              `--max_tokens=${maxTokens}`, "--temperature=0"], { encoding: "utf8" });
+              `--max_tokens=${maxTokens}`, "--temperature=0"],
+              { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
             return out.endsWith("\n") ? out.slice(0, -1) : out;
           },
           stop() {
@@ -64,8 +66,8 @@ function startServer(build, extraArgs = []) {
 
 // Runs `main`, reporting failures with a non-zero exit.
 function run(main) {
-  main().then(() => { console.log("PASS"); process.exit(0); },
-              (e) => { console.error("FAIL:", e && e.stack ? e.stack : e); process.exit(1); });
+  main().then(() => { console.log("PASS"); process.exitCode = 0; },
+              (e) => { console.error("FAIL:", e && e.stack ? e.stack : e); process.exitCode = 1; });
 }
 
 function assertEqual(actual, expected, what) {
