@@ -190,8 +190,9 @@ void HttpApi::Embeddings(const HttpRequest& request, std::shared_ptr<HttpExchang
   const std::string name = (*model)->name;
   absl::Status submitted = (*model)->scheduler->SubmitEmbed(
       *std::move(tokens), [this, exchange, record, count, name, base64 = parsed->base64,
-                           id = *id](absl::StatusOr<SequenceState> state) mutable {
-        if (!state.ok()) return Fail(record, state.status(), *exchange);
+                           id = *id](absl::StatusOr<EmbedResult> result) mutable {
+        if (!result.ok()) return Fail(record, result.status(), *exchange);
+        const SequenceState* state = &result->state;
         v1::EmbedResponse response;
         response.set_request_id(id);
         response.set_tokens(count);
