@@ -69,7 +69,8 @@ def train_one(args, layers, lr):
            "--batch-size", str(args.batch_size), "--lr", str(lr),
            "--lr-final", str(lr * args.lr_final_ratio), "--max-steps", str(args.steps),
            "--eval-every", str(args.eval_every), "--eval-chars", str(args.eval_chars),
-           "--val-chars", str(args.val_chars), "--threads", str(args.threads), "--seed", str(args.seed), "--curve-json", curve]
+           "--val-chars", str(args.val_chars), "--threads", str(args.threads),
+           "--seed", str(args.seed), "--curve-json", curve]
     t0 = time.time()
     with open(os.path.join(out, "train.log"), "w") as log:
         subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True)
@@ -267,7 +268,8 @@ def cmd_table(args):
         return " / ".join(vals)
 
     print("| layers | hidden | parameters | best lr (swept) | held-out nats/char (other rates) "
-          "| training s (wall, contended) | step µs b1 (CPU) | step µs b64 (CPU) | 512-char prefill ms (CPU) "
+          "| training s (wall, contended) | step µs b1 (CPU) | step µs b64 (CPU) "
+          "| 512-char prefill ms (CPU) "
           "| served tokens per server CPU-s, 64 streams |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for d in summary["depths"]:
