@@ -98,12 +98,13 @@ struct SchedulerOptions {
   // Prefix-state cache (server/prefix_cache.h): the most bytes of LSTM
   // states (with their token prefixes) kept per model to start later
   // requests from the longest stored prefix; 0 = off. A state is
-  // num_layers x 2 x hidden_size floats: 12 KiB for the 3x512 demo model,
-  // 8 KiB for a 2x512. The default, 64 MiB, holds ~5,000 such states — the
-  // checkpoints of ~300 distinct 4,096-token prompts, or thousands of system
-  // prompts and conversation histories — at a memory cost below one copy of
-  // the weights of a mid-size model; each stored state spares up to
-  // prefix_cache_interval tokens of prefill (~10 ms per 256 on the demo).
+  // num_layers x 2 x hidden_size floats: 6 KiB for the 2x384 demo model,
+  // 8 KiB for a 2x512, 24 KiB for a 3x1024. The default, 64 MiB, holds
+  // ~7,500 states of a 2x512 (~2,500 of a 3x1024) — the checkpoints of
+  // ~400 distinct 4,096-token prompts, or thousands of system prompts and
+  // documents — a fraction of a replica's memory budget (deploy/README.md),
+  // while each stored state spares up to prefix_cache_interval tokens of
+  // prefill (~10 ms per 256 tokens on the demo model, 2 cores).
   int64_t prefix_cache_bytes = int64_t{64} << 20;
   // States are stored every this many tokens from a text's first token (and
   // at its end). Prefill chunks end at these boundaries too (as well as at
@@ -158,6 +159,29 @@ struct RepositoryOptions {
   int keep_versions = 1;
 };
 
+// The HTTP/JSON front (server/http_server.h): OpenAI-style completions with
+// Server-Sent Events, embeddings, models, score and the playground page.
+struct HttpOptions {
+  // HOST:PORT to serve HTTP on (port 0: any free port, see
+  // LanguageModelServer::http_port). Empty: no HTTP front.
+  std::string listen;
+  // Largest request body; a larger one gets 413 before it is read.
+  int max_body_bytes = 1 << 20;
+  // Largest request line + headers; larger: 431 and the connection closes.
+  int max_header_bytes = 16 << 10;
+  // A request (headers and body) must arrive within this long after its
+  // first byte was awaited, or the connection closes (slow-loris).
+  absl::Duration read_timeout = absl::Seconds(30);
+  // A keep-alive connection with no request for this long is closed.
+  absl::Duration idle_timeout = absl::Seconds(60);
+  // A response write that makes no progress for this long closes the
+  // connection (and cancels its generation).
+  absl::Duration write_timeout = absl::Seconds(60);
+  // Threads running the HTTP event loop (accept, parse, write): all
+  // connections are multiplexed on them, none has its own thread.
+  int threads = 2;
+};
+
 struct ServerOptions {
   // gRPC listen address; port 0 picks a free port (LanguageModelServer::port).
   std::string listen = "0.0.0.0:50051";
@@ -172,6 +196,7 @@ struct ServerOptions {
   absl::Duration liveness_period = absl::Seconds(1);
   NetworkOptions network;
   SecurityOptions security;
+  HttpOptions http;  // off unless http.listen is set; shares security (TLS, tokens)
   // Run a short generation through each model before reporting SERVING.
   bool warm_up = true;
   SchedulerOptions scheduler;
