@@ -213,6 +213,11 @@ absl::StatusOr<std::unique_ptr<InferenceEngine>> CreateOneDnnEngine(ModelPackage
   }
   RETURN_IF_ERROR(onednn::CheckCpuSupports(options.precision));
   const ModelConfig& config = package.config;
+  if (config.proj_size > 0) {
+    return absl::UnimplementedError(absl::StrCat(
+        "model '", config.name, "' has proj_size ", config.proj_size,
+        "; the oneDNN engine does not run projected LSTMs yet (use --engine=reference)"));
+  }
   const int threads = options.threads > 0 ? options.threads : omp_get_num_procs();
   // Memory per prompt token in a chunk: a layer's input-gate rows (4H f32,
   // one buffer per layer) plus activations; two gate vectors per layer bound it.

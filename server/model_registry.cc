@@ -15,8 +15,9 @@ namespace {
 
 int64_t ParameterCount(const ModelConfig& c) {
   const int64_t V = c.vocab_size, E = c.embedding_dim, H = c.hidden_size;
-  int64_t n = V * E + V * H + V;  // embedding, head
-  for (int l = 0; l < c.num_layers; ++l) n += 4 * H * ((l == 0 ? E : H) + H) + 8 * H;
+  const int64_t R = c.output_size(), P = c.proj_size;
+  int64_t n = V * E + V * R + V;  // embedding, head
+  for (int l = 0; l < c.num_layers; ++l) n += 4 * H * ((l == 0 ? E : R) + R) + 8 * H + P * H;
   return n;
 }
 
@@ -27,6 +28,7 @@ v1::ModelInfo Describe(const std::string& name, const InferenceEngine& engine, i
   info.set_num_layers(c.num_layers);
   info.set_hidden_size(c.hidden_size);
   info.set_embedding_dim(c.embedding_dim);
+  info.set_proj_size(c.proj_size);
   info.set_vocab_size(c.vocab_size);
   info.set_tokenizer(TokenizerTypeName(c.tokenizer.type));
   info.set_precision(PrecisionName(engine.precision()));

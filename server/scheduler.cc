@@ -184,7 +184,7 @@ void ModelScheduler::Loop() {
     for (auto& job : batch.cancelled) {
       const absl::Time now = absl::Now();
       const bool expired = now >= job->deadline;  // gRPC cancels expired calls too
-      Sequence(std::move(job), tokenizer_, observer_, 1, 1, now)
+      Sequence(std::move(job), tokenizer_, observer_, 1, 1, 0, now)
           .Finish(expired ? v1::FINISH_REASON_DEADLINE : v1::FINISH_REASON_CANCELLED,
                   expired ? absl::DeadlineExceededError("the deadline passed while queued")
                           : absl::CancelledError("cancelled while queued"),
@@ -217,7 +217,8 @@ void ModelScheduler::Prefill(Batch* batch) {
   for (auto& job : batch->generations) {
     observer_->OnAdmitted(static_cast<int>(job->spec.prompt.size()), admitted - job->arrival);
     auto seq = std::make_unique<Sequence>(std::move(job), tokenizer_, observer_,
-                                          config.num_layers, config.hidden_size, admitted);
+                                          config.num_layers, config.hidden_size,
+                                          config.proj_size, admitted);
     if (busy && static_cast<int>(seq->spec().prompt.size()) <= options_.step_join_max_prompt) {
       seq->BeginPromptInSteps();
       active_.push_back(std::move(seq));
@@ -227,7 +228,8 @@ void ModelScheduler::Prefill(Batch* batch) {
   }
   if (fresh.empty() && batch->scores.empty() && batch->embeds.empty()) return;
   std::vector<SequenceState> states(batch->scores.size() + batch->embeds.size(),
-                                    SequenceState::Zeros(config.num_layers, config.hidden_size));
+                                    SequenceState::Zeros(config.num_layers, config.hidden_size,
+                                                         config.proj_size));
   std::vector<float> last(fresh.size() * V);
   std::vector<std::vector<float>> all(batch->scores.size());
   std::vector<PrefillItem> items;
@@ -350,7 +352,7 @@ void ModelScheduler::Shutdown() {
   active_.clear();
   for (Work& w : queued) {
     if (w.generation != nullptr) {
-      Sequence(std::move(w.generation), tokenizer_, observer_, 1, 1, now)
+      Sequence(std::move(w.generation), tokenizer_, observer_, 1, 1, 0, now)
           .Finish(v1::FINISH_REASON_SHUTDOWN, status, now);
     }
     if (w.score != nullptr) w.score->done(status);

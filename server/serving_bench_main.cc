@@ -83,7 +83,7 @@ int Run() {
   std::thread([&] {
     auto engine = Engine(n);
     const ModelConfig& c = engine->config();
-    std::vector<SequenceState> states(n, SequenceState::Zeros(c.num_layers, c.hidden_size));
+    std::vector<SequenceState> states(n, SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size));
     std::vector<SequenceState*> ptrs;
     for (auto& s : states) ptrs.push_back(&s);
     std::vector<int32_t> tokens(n, 1);
@@ -104,7 +104,7 @@ int Run() {
     for (char ch : Prompt()) prompt.push_back(ch - 'A');  // the server's prompt (vocab starts at 'A')
     LatencyStats prefill;
     for (int i = 0; i < 20; ++i) {
-      SequenceState s = SequenceState::Zeros(c.num_layers, c.hidden_size);
+      SequenceState s = SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size);
       const absl::Time t = absl::Now();
       (void)engine->Prefill({PrefillItem{prompt, &s, logprobs.data(), nullptr}});
       prefill.Add(absl::ToDoubleSeconds(absl::Now() - t));
