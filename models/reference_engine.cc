@@ -47,6 +47,9 @@ class ReferenceEngine final : public InferenceEngine {
       for (size_t t = 0; t < item.tokens.size(); ++t) {
         float* out = item.all_logprobs != nullptr ? item.all_logprobs + t * V : row.data();
         StepUnchecked(item.tokens.subspan(t, 1), absl::MakeConstSpan(&state, 1), out);
+        if (item.next_token_logprobs != nullptr && t + 1 < item.tokens.size()) {
+          item.next_token_logprobs[t] = out[item.tokens[t + 1]];
+        }
       }
       if (item.last_logprobs != nullptr) {
         const float* last =

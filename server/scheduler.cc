@@ -231,7 +231,9 @@ void ModelScheduler::Prefill(Batch* batch) {
                                     SequenceState::Zeros(config.num_layers, config.hidden_size,
                                                          config.proj_size));
   std::vector<float> last(fresh.size() * V);
-  std::vector<std::vector<float>> all(batch->scores.size());
+  // Score: only each next token's log-prob (PrefillItem::next_token_logprobs),
+  // never a [T, V] matrix.
+  std::vector<std::vector<float>> next(batch->scores.size());
   std::vector<PrefillItem> items;
   int tokens = 0;
   for (size_t i = 0; i < fresh.size(); ++i) {
@@ -239,8 +241,8 @@ void ModelScheduler::Prefill(Batch* batch) {
     tokens += static_cast<int>(fresh[i]->spec().prompt.size());
   }
   for (size_t i = 0; i < batch->scores.size(); ++i) {
-    all[i].resize(batch->scores[i]->tokens.size() * V);
-    items.push_back({batch->scores[i]->tokens, &states[i], nullptr, all[i].data()});
+    next[i].resize(batch->scores[i]->tokens.size() - 1);
+    items.push_back({batch->scores[i]->tokens, &states[i], nullptr, nullptr, next[i].data()});
     tokens += static_cast<int>(batch->scores[i]->tokens.size());
   }
   for (size_t i = 0; i < batch->embeds.size(); ++i) {
@@ -270,7 +272,7 @@ void ModelScheduler::Prefill(Batch* batch) {
     }
     ScoreResult r;
     for (size_t j = w.first_scored; j < w.tokens.size(); ++j) {
-      const float lp = all[i][(j - 1) * V + w.tokens[j]];
+      const float lp = next[i][j - 1];
       r.token_ids.push_back(w.tokens[j]);
       r.logprobs.push_back(lp);
       r.total += lp;
