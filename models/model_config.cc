@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "models/bounded_json.h"
-#include "models/status_macros.h"
+#include "base/status_macros.h"
 #include "models/utf8.h"
 #include "nlohmann/json.hpp"
 

@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/status_macros.h"
 #include "models/safetensors.h"
-#include "models/status_macros.h"
 #include "models/tokenizer_impls.h"
 
 namespace lstmserve {

@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "models/onednn_common.h"
 #include "models/onednn_head.h"
 #include "models/onednn_lstm_stack.h"
-#include "models/status_macros.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace lstmserve {

@@ -4,7 +4,7 @@
 
 #include "Eigen/Core"
 #include "absl/strings/str_cat.h"
-#include "models/status_macros.h"
+#include "base/status_macros.h"
 
 namespace lstmserve {
 namespace {

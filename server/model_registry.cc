@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/status_macros.h"
 #include "models/model_package.h"
-#include "models/status_macros.h"
 
 namespace lstmserve {
 namespace {

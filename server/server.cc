@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "models/status_macros.h"
+#include "base/status_macros.h"
 #include "server/credentials.h"
 #include "server/listen_sockets.h"
 #include "server/status_util.h"

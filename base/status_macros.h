@@ -1,6 +1,6 @@
 // RETURN_IF_ERROR / ASSIGN_OR_RETURN: Abseil 20220623 ships no status_macros.h.
-#ifndef LSTMSERVE_MODELS_STATUS_MACROS_H_
-#define LSTMSERVE_MODELS_STATUS_MACROS_H_
+#ifndef LSTMSERVE_BASE_STATUS_MACROS_H_
+#define LSTMSERVE_BASE_STATUS_MACROS_H_
 
 #include <utility>
 
@@ -27,4 +27,4 @@
   if (!statusor.ok()) return std::move(statusor).status();    \
   lhs = std::move(statusor).value()
 
-#endif  // LSTMSERVE_MODELS_STATUS_MACROS_H_
+#endif  // LSTMSERVE_BASE_STATUS_MACROS_H_
