@@ -4,8 +4,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "models/bounded_json.h"
 #include "base/status_macros.h"
+#include "models/bounded_json.h"
 #include "models/utf8.h"
 #include "nlohmann/json.hpp"
 
