@@ -297,10 +297,12 @@ TEST(OneDnnGoldenTest, F32MatchesPyTorchOnEveryFixture) {
       SequenceState by_prefill = start, by_step = start;
       std::vector<float> all(ids.size() * V), row(V);
       PrefillItem item{ids, &by_prefill, nullptr, all.data()};
-      ASSERT_TRUE(engine->Prefill(absl::MakeConstSpan(&item, 1)).ok());
+      const absl::Status prefilled = engine->Prefill(absl::MakeConstSpan(&item, 1));
+      ASSERT_TRUE(prefilled.ok()) << prefilled;
       SequenceState* s[] = {&by_step};
       for (size_t t = 0; t < ids.size(); ++t) {
-        ASSERT_TRUE(engine->Step(absl::MakeConstSpan(&ids[t], 1), s, row.data()).ok());
+        const absl::Status stepped = engine->Step(absl::MakeConstSpan(&ids[t], 1), s, row.data());
+        ASSERT_TRUE(stepped.ok()) << stepped;
         for (int v = 0; v < V; ++v) {
           max_prefill = std::max(max_prefill, std::abs(all[t * V + v] - expected[t][v]));
           max_step = std::max(max_step, std::abs(row[v] - expected[t][v]));
