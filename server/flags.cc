@@ -36,6 +36,10 @@ ABSL_FLAG(int, step_join_max_prompt, 64, "While --step-join-min-active or more s
           "(one token per step, no stall for the others) instead of a prefill; 0 = always prefill.");
 ABSL_FLAG(int, step_join_min_active, 8, "Active streams from which short prompts join through "
           "steps (see --step-join-max-prompt); below it prompts are prefilled.");
+ABSL_FLAG(int, prefill_chunk_tokens, lstmserve::SchedulerOptions().prefill_chunk_tokens,
+          "Chunked prefill: a long prompt (Generate, Score, Embed) is fed at most this many "
+          "tokens between two steps of the running streams, so it delays their next token by "
+          "one chunk, not the whole prompt; 0 = whole prompts at once.");
 ABSL_FLAG(int, max_prompt_tokens, 4096, "Longest prompt (Score/Embed: context + text).");
 ABSL_FLAG(int, max_tokens_limit, 4096, "Largest GenerateRequest.max_tokens.");
 ABSL_FLAG(int, max_stop_strings, 8, "Most stop strings per request.");
@@ -157,6 +161,7 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, char** argv) {
   config.server.scheduler.max_pending_tokens = absl::GetFlag(FLAGS_max_pending_tokens);
   config.server.scheduler.step_join_max_prompt = absl::GetFlag(FLAGS_step_join_max_prompt);
   config.server.scheduler.step_join_min_active = absl::GetFlag(FLAGS_step_join_min_active);
+  config.server.scheduler.prefill_chunk_tokens = absl::GetFlag(FLAGS_prefill_chunk_tokens);
   config.server.limits.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
   config.server.limits.max_tokens_limit = absl::GetFlag(FLAGS_max_tokens_limit);
   config.server.limits.max_stop_strings = absl::GetFlag(FLAGS_max_stop_strings);

@@ -6,15 +6,56 @@
 #include "absl/strings/str_cat.h"
 
 namespace lstmserve {
+namespace {
 
-// What one iteration took off the queue.
-struct ModelScheduler::Batch {
-  std::vector<std::unique_ptr<GenerationJob>> generations;
-  std::vector<std::unique_ptr<GenerationJob>> cancelled;  // cancelled while queued
-  std::vector<std::unique_ptr<ScoreWork>> scores;
-  std::vector<std::unique_ptr<EmbedWork>> embeds;
-  bool empty() const {
-    return generations.empty() && cancelled.empty() && scores.empty() && embeds.empty();
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+// The end of the chunk that starts at `pos` of a `size`-token prompt: the
+// next multiple of `chunk` (0: no chunking), or the prompt's end.
+int ChunkEnd(int pos, int size, int chunk) {
+  if (chunk <= 0) return size;
+  return std::min(size, (pos / chunk + 1) * chunk);
+}
+
+}  // namespace
+
+// A request whose prompt is being prefilled. `pos` tokens of it are in the
+// state: a generation's Sequence holds its own state (and counts its prompt
+// tokens), Score and Embed use `state`. A Score collects its log-probs chunk
+// by chunk in `result`.
+struct ModelScheduler::PrefillTask {
+  std::variant<std::unique_ptr<Sequence>, ScoreWork, EmbedWork> work;
+  SequenceState state;
+  ScoreResult result;
+  int pos = 0;
+
+  const std::vector<int32_t>& tokens() const {
+    return std::visit(Overloaded{[](const std::unique_ptr<Sequence>& s)
+                                     -> const std::vector<int32_t>& { return s->spec().prompt; },
+                                 [](const auto& w) -> const std::vector<int32_t>& {
+                                   return w.tokens;
+                                 }},
+                      work);
+  }
+  int size() const { return static_cast<int>(tokens().size()); }
+  SequenceState* mutable_state() {
+    if (auto* seq = std::get_if<std::unique_ptr<Sequence>>(&work)) return (*seq)->state();
+    return &state;
+  }
+  Sequence* sequence() {
+    auto* seq = std::get_if<std::unique_ptr<Sequence>>(&work);
+    return seq != nullptr ? seq->get() : nullptr;
+  }
+  // Ends the request with `status` (a generation: `reason` too).
+  void Fail(v1::FinishReason reason, const absl::Status& status, absl::Time now) {
+    std::visit(Overloaded{[&](std::unique_ptr<Sequence>& s) { s->Finish(reason, status, now); },
+                          [&](auto& w) { w.done(status); }},
+               work);
   }
 };
 
@@ -35,6 +76,11 @@ absl::StatusOr<std::unique_ptr<ModelScheduler>> ModelScheduler::Create(
         absl::StrCat("step_join_max_prompt (", options.step_join_max_prompt,
                      ") and step_join_min_active (", options.step_join_min_active,
                      ") must be >= 0"));
+  }
+  if (options.prefill_chunk_tokens < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("prefill_chunk_tokens (",
+                                                   options.prefill_chunk_tokens,
+                                                   ") must be >= 0 (0 = no chunking)"));
   }
   if (tokenizer->vocab_size() != engine->config().vocab_size) {
     return absl::InvalidArgumentError(
@@ -60,7 +106,8 @@ ModelScheduler::ModelScheduler(std::string model_name, std::unique_ptr<Inference
       }()),
       observer_(observer != nullptr ? observer : &default_observer_),
       vocab_size_(engine_->config().vocab_size),
-      free_slots_(options_.max_batch) {}
+      free_slots_(options_.max_batch),
+      prefill_room_(options_.max_batch) {}
 
 ModelScheduler::~ModelScheduler() {
   Stop(absl::UnavailableError("the server is shutting down"));
@@ -76,15 +123,16 @@ absl::Status ModelScheduler::Enqueue(Work work) {
                      " requests waiting; the limit is ", options_.max_queue,
                      " (--max-queue); retry later"));
   }
-  if (work.generation == nullptr) ++queued_prefills_;
+  if (!std::holds_alternative<std::unique_ptr<GenerationJob>>(work)) ++queued_prefills_;
   queue_.push_back(std::move(work));
   return absl::OkStatus();
 }
 
 absl::Status ModelScheduler::SubmitGeneration(std::unique_ptr<GenerationJob> job) {
-  Work work;
-  work.generation = std::move(job);
-  return Enqueue(std::move(work));
+  if (job == nullptr || job->sink == nullptr) {
+    return absl::InvalidArgumentError("SubmitGeneration: a job with a sink is required");
+  }
+  return Enqueue(std::move(job));
 }
 
 absl::Status ModelScheduler::SubmitScore(std::vector<int32_t> tokens, int first_scored,
@@ -92,17 +140,12 @@ absl::Status ModelScheduler::SubmitScore(std::vector<int32_t> tokens, int first_
   if (first_scored < 1 || first_scored > static_cast<int>(tokens.size())) {
     return absl::InvalidArgumentError("SubmitScore: first_scored out of range");
   }
-  Work work;
-  work.score = std::make_unique<ScoreWork>(ScoreWork{std::move(tokens), first_scored,
-                                                     std::move(done)});
-  return Enqueue(std::move(work));
+  return Enqueue(ScoreWork{std::move(tokens), first_scored, std::move(done)});
 }
 
 absl::Status ModelScheduler::SubmitEmbed(std::vector<int32_t> tokens, EmbedDone done) {
   if (tokens.empty()) return absl::InvalidArgumentError("SubmitEmbed: no tokens");
-  Work work;
-  work.embed = std::make_unique<EmbedWork>(EmbedWork{std::move(tokens), std::move(done)});
-  return Enqueue(std::move(work));
+  return Enqueue(EmbedWork{std::move(tokens), std::move(done)});
 }
 
 void ModelScheduler::Wake() {
@@ -111,7 +154,8 @@ void ModelScheduler::Wake() {
 }
 
 bool ModelScheduler::HasWorkLocked() const {
-  return stop_ || wake_ || queued_prefills_ > 0 || (!queue_.empty() && free_slots_ > 0);
+  return stop_ || wake_ || (queued_prefills_ > 0 && prefill_room_ > 0) ||
+         (!queue_.empty() && free_slots_ > 0);
 }
 
 bool ModelScheduler::IdleLocked() const { return queue_.empty() && busy_ == 0; }
@@ -137,11 +181,44 @@ void ModelScheduler::Stop(const absl::Status& status) {
   if (thread_.joinable()) thread_.join();
 }
 
-bool ModelScheduler::TakeWork(Batch* batch) {
-  const bool runnable = std::any_of(active_.begin(), active_.end(),
-                                    [](const auto& s) { return !s->paused; });
+int ModelScheduler::SlotsInUse() const {
+  int slots = static_cast<int>(active_.size());
+  for (const auto& task : prefill_) slots += task->sequence() != nullptr ? 1 : 0;
+  return slots;
+}
+
+void ModelScheduler::UpdateLoadLocked(int taken, int taken_slots) {
+  busy_ = static_cast<int>(active_.size() + prefill_.size()) + taken;
+  free_slots_ = options_.max_batch - SlotsInUse() - taken_slots;
+  prefill_room_ = options_.max_batch - static_cast<int>(prefill_.size()) - taken;
+}
+
+void ModelScheduler::Loop() {
+  for (;;) {
+    last_progress_ns_.store(absl::ToUnixNanos(absl::Now()), std::memory_order_relaxed);
+    std::vector<Work> taken;
+    if (!TakeWork(&taken)) break;
+    if (!taken.empty()) Admit(std::move(taken));
+    if (!prefill_.empty()) PrefillChunk();
+    Sweep(absl::Now());
+    Step();
+    Sweep(absl::Now());
+    int queued;
+    {
+      absl::MutexLock lock(&mu_);
+      UpdateLoadLocked(0, 0);
+      queued = static_cast<int>(queue_.size());
+    }
+    observer_->OnLoad(queued, static_cast<int>(active_.size()));
+  }
+  Shutdown();
+}
+
+bool ModelScheduler::TakeWork(std::vector<Work>* taken) {
+  const bool runnable = !prefill_.empty() || std::any_of(active_.begin(), active_.end(),
+                                                         [](const auto& s) { return !s->paused; });
   absl::MutexLock lock(&mu_);
-  free_slots_ = options_.max_batch - static_cast<int>(active_.size());
+  UpdateLoadLocked(0, 0);
   if (!runnable) {
     // Nothing to step: sleep until there is work. The timeout bounds how late
     // a paused sequence notices its deadline if no cancellation arrives.
@@ -150,145 +227,190 @@ bool ModelScheduler::TakeWork(Batch* batch) {
   }
   wake_ = false;
   if (stop_) return false;
-  int prefill_items = 0;
-  for (auto it = queue_.begin(); it != queue_.end() && prefill_items < options_.max_batch;) {
-    if (it->generation != nullptr) {
-      if (it->generation->sink->cancelled()) {
-        batch->cancelled.push_back(std::move(it->generation));
-      } else if (free_slots_ > 0) {
-        batch->generations.push_back(std::move(it->generation));
-        --free_slots_;
-        ++prefill_items;
-      } else {
-        ++it;
-        continue;
+  const absl::Time now = absl::Now();
+  int free_slots = free_slots_;
+  int room = prefill_room_;
+  int starting = 0;       // taken requests that will run
+  int starting_slots = 0;  // of which generations
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    bool take = false;
+    if (auto* job = std::get_if<std::unique_ptr<GenerationJob>>(&*it)) {
+      if ((*job)->sink->cancelled() || now >= (*job)->deadline) {
+        take = true;  // ends in Admit without running
+      } else if (free_slots > 0 && room > 0) {
+        take = true;
+        --free_slots;
+        --room;
+        ++starting;
+        ++starting_slots;
       }
-    } else {
-      if (it->score != nullptr) batch->scores.push_back(std::move(it->score));
-      if (it->embed != nullptr) batch->embeds.push_back(std::move(it->embed));
+    } else if (room > 0) {
+      take = true;
+      --room;
+      ++starting;
       --queued_prefills_;
-      ++prefill_items;
     }
+    if (!take) {
+      ++it;
+      continue;
+    }
+    taken->push_back(std::move(*it));
     it = queue_.erase(it);
   }
-  busy_ = static_cast<int>(active_.size() + batch->generations.size() + batch->scores.size() +
-                           batch->embeds.size());
+  UpdateLoadLocked(starting, starting_slots);
   return true;
 }
 
-void ModelScheduler::Loop() {
-  for (;;) {
-    last_progress_ns_.store(absl::ToUnixNanos(absl::Now()), std::memory_order_relaxed);
-    Batch batch;
-    if (!TakeWork(&batch)) break;
-    for (auto& job : batch.cancelled) {
-      const absl::Time now = absl::Now();
-      const bool expired = now >= job->deadline;  // gRPC cancels expired calls too
-      Sequence(std::move(job), tokenizer_, observer_, 1, 1, 0, now)
-          .Finish(expired ? v1::FINISH_REASON_DEADLINE : v1::FINISH_REASON_CANCELLED,
-                  expired ? absl::DeadlineExceededError("the deadline passed while queued")
-                          : absl::CancelledError("cancelled while queued"),
-                  now);
-    }
-    if (!batch.empty()) Prefill(&batch);
-    Sweep(absl::Now());
-    Step();
-    Sweep(absl::Now());
-    int queued;
-    {
-      absl::MutexLock lock(&mu_);
-      busy_ = static_cast<int>(active_.size());
-      free_slots_ = options_.max_batch - busy_;
-      queued = static_cast<int>(queue_.size());
-    }
-    observer_->OnLoad(queued, static_cast<int>(active_.size()));
-  }
-  Shutdown();
-}
-
-void ModelScheduler::Prefill(Batch* batch) {
-  const ModelConfig& config = engine_->config();
-  const int V = vocab_size_;
-  const absl::Time admitted = absl::Now();
-  std::vector<std::unique_ptr<Sequence>> fresh;
+bool ModelScheduler::JoinsThroughSteps(int prompt_tokens) const {
   // A busy batch takes short prompts through its steps (see
   // SchedulerOptions::step_join_max_prompt) instead of stalling for a prefill.
-  const bool busy = static_cast<int>(active_.size()) >= options_.step_join_min_active;
-  for (auto& job : batch->generations) {
-    observer_->OnAdmitted(static_cast<int>(job->spec.prompt.size()), admitted - job->arrival);
-    auto seq = std::make_unique<Sequence>(std::move(job), tokenizer_, observer_,
-                                          config.num_layers, config.hidden_size,
-                                          config.proj_size, admitted);
-    if (busy && static_cast<int>(seq->spec().prompt.size()) <= options_.step_join_max_prompt) {
-      seq->BeginPromptInSteps();
-      active_.push_back(std::move(seq));
-    } else {
-      fresh.push_back(std::move(seq));
-    }
+  return static_cast<int>(active_.size()) >= options_.step_join_min_active &&
+         prompt_tokens <= options_.step_join_max_prompt;
+}
+
+void ModelScheduler::Admit(std::vector<Work> taken) {
+  const ModelConfig& config = engine_->config();
+  const absl::Time now = absl::Now();
+  for (Work& work : taken) {
+    auto task = std::make_unique<PrefillTask>();
+    const bool runs = std::visit(
+        Overloaded{
+            [&](std::unique_ptr<GenerationJob>& job) {
+              if (job->sink->cancelled() || now >= job->deadline) {
+                // gRPC cancels expired calls too: the deadline decides.
+                const bool expired = now >= job->deadline;
+                FinishUnstarted(
+                    *job, expired ? v1::FINISH_REASON_DEADLINE : v1::FINISH_REASON_CANCELLED,
+                    expired ? absl::DeadlineExceededError("the deadline passed while queued")
+                            : absl::CancelledError("cancelled while queued"),
+                    observer_, now);
+                return false;
+              }
+              const int prompt = static_cast<int>(job->spec.prompt.size());
+              observer_->OnAdmitted(prompt, now - job->arrival);
+              auto seq = std::make_unique<Sequence>(std::move(job), tokenizer_, observer_,
+                                                    config.num_layers, config.hidden_size,
+                                                    config.proj_size, now);
+              if (JoinsThroughSteps(prompt)) {
+                active_.push_back(std::move(seq));
+                return false;
+              }
+              task->work = std::move(seq);
+              return true;
+            },
+            [&](ScoreWork& w) {
+              task->work = std::move(w);
+              task->state =
+                  SequenceState::Zeros(config.num_layers, config.hidden_size, config.proj_size);
+              return true;
+            },
+            [&](EmbedWork& w) {
+              task->work = std::move(w);
+              task->state =
+                  SequenceState::Zeros(config.num_layers, config.hidden_size, config.proj_size);
+              return true;
+            }},
+        work);
+    if (runs) prefill_.push_back(std::move(task));
   }
-  if (fresh.empty() && batch->scores.empty() && batch->embeds.empty()) return;
-  std::vector<SequenceState> states(batch->scores.size() + batch->embeds.size(),
-                                    SequenceState::Zeros(config.num_layers, config.hidden_size,
-                                                         config.proj_size));
-  std::vector<float> last(fresh.size() * V);
-  // Score: only each next token's log-prob (PrefillItem::next_token_logprobs),
-  // never a [T, V] matrix.
-  std::vector<std::vector<float>> next(batch->scores.size());
-  std::vector<PrefillItem> items;
+}
+
+void ModelScheduler::PrefillChunk() {
+  const int V = vocab_size_;
+  const int chunk = options_.prefill_chunk_tokens;
+  // Build: the next chunk of every prompt in prefill (at most max_batch).
+  const size_t n = prefill_.size();
+  std::vector<PrefillItem> items(n);
+  std::vector<int> ends(n);
+  // A chunk's log-probs: [V] after a generation's prompt; for a Score only
+  // each next token's log-prob (next_token_logprobs, [T-1]) and the last
+  // row ([V], whose next token starts the next chunk), never [T, V].
+  std::vector<std::vector<float>> rows(n);
   int tokens = 0;
-  for (size_t i = 0; i < fresh.size(); ++i) {
-    items.push_back({fresh[i]->spec().prompt, fresh[i]->state(), &last[i * V], nullptr});
-    tokens += static_cast<int>(fresh[i]->spec().prompt.size());
+  for (size_t i = 0; i < n; ++i) {
+    PrefillTask& task = *prefill_[i];
+    const int size = task.size();
+    ends[i] = ChunkEnd(task.pos, size, chunk);
+    const int T = ends[i] - task.pos;
+    items[i].tokens = absl::MakeConstSpan(task.tokens()).subspan(task.pos, T);
+    items[i].state = task.mutable_state();
+    if (std::holds_alternative<ScoreWork>(task.work)) {
+      rows[i].resize(static_cast<size_t>(T - 1) + V);
+      items[i].next_token_logprobs = T > 1 ? rows[i].data() : nullptr;
+      items[i].last_logprobs = rows[i].data() + (T - 1);
+    } else if (task.sequence() != nullptr && ends[i] == size) {
+      rows[i].resize(V);
+      items[i].last_logprobs = rows[i].data();
+    }
+    tokens += T;
   }
-  for (size_t i = 0; i < batch->scores.size(); ++i) {
-    next[i].resize(batch->scores[i]->tokens.size() - 1);
-    items.push_back({batch->scores[i]->tokens, &states[i], nullptr, nullptr, next[i].data()});
-    tokens += static_cast<int>(batch->scores[i]->tokens.size());
-  }
-  for (size_t i = 0; i < batch->embeds.size(); ++i) {
-    items.push_back(
-        {batch->embeds[i]->tokens, &states[batch->scores.size() + i], nullptr, nullptr});
-    tokens += static_cast<int>(batch->embeds[i]->tokens.size());
-  }
+
+  // Run.
   const absl::Time start = absl::Now();
   absl::Status status = engine_->Prefill(items);
   const absl::Time now = absl::Now();
-  observer_->OnPrefill(static_cast<int>(items.size()), tokens, now - start);
-  if (!status.ok()) status = absl::InternalError(absl::StrCat("prefill failed: ", status.message()));
+  observer_->OnPrefill(static_cast<int>(n), tokens, now - start);
+  if (!status.ok()) {
+    status = absl::InternalError(absl::StrCat("prefill failed: ", status.message()));
+    for (auto& task : prefill_) task->Fail(v1::FINISH_REASON_UNSPECIFIED, status, now);
+    prefill_.clear();
+    return;
+  }
 
-  for (size_t i = 0; i < fresh.size(); ++i) {
-    if (!status.ok()) {
-      fresh[i]->Finish(v1::FINISH_REASON_UNSPECIFIED, status, now);
-      continue;
-    }
-    fresh[i]->Consume(&last[i * V], V, now);
-    if (!fresh[i]->finished()) active_.push_back(std::move(fresh[i]));
+  // Deliver: advance every task; those whose prompt is complete leave prefill.
+  std::vector<std::unique_ptr<PrefillTask>> still;
+  for (size_t i = 0; i < n; ++i) {
+    std::unique_ptr<PrefillTask> task = std::move(prefill_[i]);
+    const int begin = task->pos;
+    task->pos = ends[i];
+    const bool complete = task->pos == task->size();
+    std::visit(
+        Overloaded{[&](std::unique_ptr<Sequence>& seq) {
+                     seq->PrefillDone(ends[i] - begin, rows[i].data(), V, now);
+                     if (complete && !seq->finished()) active_.push_back(std::move(seq));
+                   },
+                   [&](ScoreWork& w) {
+                     // Token j's log-prob comes from the row after token j-1:
+                     // next_token_logprobs within the chunk, the last row
+                     // ([V], after rows[i][T-1]) for the first token of the next.
+                     const int first = std::max(begin + 1, w.first_scored);
+                     const int last = std::min(task->pos + 1, task->size());
+                     const int T = task->pos - begin;
+                     for (int j = first; j < last; ++j) {
+                       const int t = j - 1 - begin;
+                       const float lp = t < T - 1 ? rows[i][t] : rows[i][T - 1 + w.tokens[j]];
+                       task->result.token_ids.push_back(w.tokens[j]);
+                       task->result.logprobs.push_back(lp);
+                       task->result.total += lp;
+                     }
+                     if (complete) w.done(std::move(task->result));
+                   },
+                   [&](EmbedWork& w) {
+                     if (complete) w.done(std::move(task->state));
+                   }},
+        task->work);
+    if (!complete) still.push_back(std::move(task));
   }
-  for (size_t i = 0; i < batch->scores.size(); ++i) {
-    ScoreWork& w = *batch->scores[i];
-    if (!status.ok()) {
-      w.done(status);
-      continue;
-    }
-    ScoreResult r;
-    for (size_t j = w.first_scored; j < w.tokens.size(); ++j) {
-      const float lp = next[i][j - 1];
-      r.token_ids.push_back(w.tokens[j]);
-      r.logprobs.push_back(lp);
-      r.total += lp;
-    }
-    w.done(std::move(r));
-  }
-  for (size_t i = 0; i < batch->embeds.size(); ++i) {
-    if (!status.ok()) {
-      batch->embeds[i]->done(status);
-    } else {
-      batch->embeds[i]->done(std::move(states[batch->scores.size() + i]));
-    }
-  }
+  prefill_ = std::move(still);
 }
 
 void ModelScheduler::Sweep(absl::Time now) {
+  // Generations in prefill end on cancellation and deadline too.
+  for (auto& task : prefill_) {
+    Sequence* seq = task->sequence();
+    if (seq == nullptr || seq->finished()) continue;
+    if (now >= seq->deadline()) {
+      seq->Finish(v1::FINISH_REASON_DEADLINE,
+                  absl::DeadlineExceededError("the request's deadline passed"), now);
+    } else if (seq->sink()->cancelled()) {
+      seq->Finish(v1::FINISH_REASON_CANCELLED, absl::CancelledError("the client cancelled"), now);
+    }
+  }
+  prefill_.erase(std::remove_if(prefill_.begin(), prefill_.end(),
+                                [](const auto& t) {
+                                  return t->sequence() != nullptr && t->sequence()->finished();
+                                }),
+                 prefill_.end());
   for (auto& seq : active_) {
     if (seq->finished()) continue;
     // The deadline first: gRPC also cancels a call whose deadline passed,
@@ -329,13 +451,12 @@ void ModelScheduler::Step() {
   absl::Status status = engine_->Step(step_tokens_, step_states_, step_logprobs_.data());
   const absl::Time now = absl::Now();
   observer_->OnStep(static_cast<int>(stepping.size()), now - start);
+  if (!status.ok()) status = absl::InternalError(absl::StrCat("step failed: ", status.message()));
   for (size_t i = 0; i < stepping.size(); ++i) {
     if (status.ok()) {
       stepping[i]->StepDone(&step_logprobs_[i * V], V, now);
     } else {
-      stepping[i]->Finish(v1::FINISH_REASON_UNSPECIFIED,
-                          absl::InternalError(absl::StrCat("step failed: ", status.message())),
-                          now);
+      stepping[i]->Finish(v1::FINISH_REASON_UNSPECIFIED, status, now);
     }
   }
 }
@@ -352,16 +473,18 @@ void ModelScheduler::Shutdown() {
   const absl::Time now = absl::Now();
   for (auto& seq : active_) seq->Finish(v1::FINISH_REASON_SHUTDOWN, status, now);
   active_.clear();
-  for (Work& w : queued) {
-    if (w.generation != nullptr) {
-      Sequence(std::move(w.generation), tokenizer_, observer_, 1, 1, 0, now)
-          .Finish(v1::FINISH_REASON_SHUTDOWN, status, now);
-    }
-    if (w.score != nullptr) w.score->done(status);
-    if (w.embed != nullptr) w.embed->done(status);
+  for (auto& task : prefill_) task->Fail(v1::FINISH_REASON_SHUTDOWN, status, now);
+  prefill_.clear();
+  for (Work& work : queued) {
+    std::visit(Overloaded{[&](std::unique_ptr<GenerationJob>& job) {
+                            FinishUnstarted(*job, v1::FINISH_REASON_SHUTDOWN, status, observer_,
+                                            now);
+                          },
+                          [&](auto& w) { w.done(status); }},
+               work);
   }
   absl::MutexLock lock(&mu_);
-  busy_ = 0;
+  UpdateLoadLocked(0, 0);
 }
 
 }  // namespace lstmserve

@@ -1,14 +1,20 @@
 // Start here (server layer): ModelScheduler runs one model's engine on its
 // own thread with continuous batching. Each loop iteration
-//   1. admits queued work: new generations (while batch slots are free) and
-//      Score/Embed requests, prefilled together in one batched Prefill;
-//   2. ends sequences that were cancelled, passed their deadline, or
+//   1. admits queued work (TakeWork, Admit): new generations while batch
+//      slots are free, Score/Embed requests while fewer than max_batch
+//      prompts are being prefilled; queued generations that were cancelled
+//      or expired end here without running;
+//   2. prefills ONE CHUNK of every prompt in prefill (PrefillChunk: build
+//      the batched engine call, run it, deliver what completed) — see
+//      SchedulerOptions::prefill_chunk_tokens;
+//   3. ends sequences that were cancelled, passed their deadline, or
 //      finished; pauses those whose reader is behind (see
 //      SchedulerOptions::max_pending_tokens) and resumes them when it catches up;
-//   3. advances every other active sequence by one token in ONE engine Step,
+//   4. advances every other active sequence by one token in ONE engine Step,
 //      samples each with its own Sampler and posts the text to its sink.
-// A new request therefore joins at the next step, and no request waits for
-// another to finish.
+// A new request therefore joins at the next step, no request waits for
+// another to finish, and a long prompt stalls the running streams for one
+// chunk per step rather than for its whole length.
 //
 // Thread-safety: Submit*, Wake, WaitUntilIdle, load and Stop are
 // thread-safe and never wait for inference (they take a short lock). The
@@ -24,6 +30,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -89,7 +96,7 @@ class ModelScheduler {
 
   struct Load {
     int queued = 0;
-    int busy = 0;  // admitted and not finished
+    int busy = 0;  // admitted and not finished (prefilling or generating)
   };
   Load load() const;
   const std::string& model_name() const { return model_name_; }
@@ -112,13 +119,10 @@ class ModelScheduler {
     std::vector<int32_t> tokens;
     EmbedDone done;
   };
-  // One queued request: exactly one member is set.
-  struct Work {
-    std::unique_ptr<GenerationJob> generation;
-    std::unique_ptr<ScoreWork> score;
-    std::unique_ptr<EmbedWork> embed;
-  };
-  struct Batch;  // what one iteration took from the queue
+  // One queued request.
+  using Work = std::variant<std::unique_ptr<GenerationJob>, ScoreWork, EmbedWork>;
+  // A request whose prompt is being prefilled chunk by chunk (scheduler.cc).
+  struct PrefillTask;
 
   ModelScheduler(std::string model_name, std::unique_ptr<InferenceEngine> engine,
                  const Tokenizer* tokenizer, const SchedulerOptions& options,
@@ -127,11 +131,28 @@ class ModelScheduler {
   bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool IdleLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop();
-  // Takes what can run now off the queue; false when stopping.
-  bool TakeWork(Batch* batch);
-  void Prefill(Batch* batch);
+  // Waits for work when nothing can run, then takes off the queue what may
+  // start now (and queued generations that ended: cancelled or expired);
+  // false when stopping.
+  bool TakeWork(std::vector<Work>* taken);
+  // Turns taken work into running work: ends the generations that ended
+  // while queued, puts prompts that join through steps into the batch and
+  // the rest into prefill.
+  void Admit(std::vector<Work> taken);
+  // Whether a new generation's prompt is fed through the batch's Steps
+  // (SchedulerOptions::step_join_max_prompt) rather than prefilled.
+  bool JoinsThroughSteps(int prompt_tokens) const;
+  // One chunk of every prompt in prefill_: builds the engine call, runs it,
+  // delivers what completed (first tokens, Score and Embed results).
+  void PrefillChunk();
   void Sweep(absl::Time now);
   void Step();
+  // Slots held (generating and prefilling generations) and requests in work.
+  int SlotsInUse() const;
+  // The load figures (busy_, free_slots_), with `taken` requests just taken
+  // off the queue of which `taken_slots` hold a slot. The one place they
+  // are computed.
+  void UpdateLoadLocked(int taken, int taken_slots) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Shutdown();
 
   const std::string model_name_;
@@ -145,14 +166,16 @@ class ModelScheduler {
   mutable absl::Mutex mu_;
   std::deque<Work> queue_ ABSL_GUARDED_BY(mu_);
   int queued_prefills_ ABSL_GUARDED_BY(mu_) = 0;  // Score/Embed entries in queue_
-  int free_slots_ ABSL_GUARDED_BY(mu_);            // max_batch - active sequences
+  int free_slots_ ABSL_GUARDED_BY(mu_);            // batch slots not held
+  int prefill_room_ ABSL_GUARDED_BY(mu_);          // prefill tasks that may still start
   int busy_ ABSL_GUARDED_BY(mu_) = 0;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status stop_status_ ABSL_GUARDED_BY(mu_);
 
   // Scheduler thread only.
-  std::vector<std::unique_ptr<Sequence>> active_;
+  std::vector<std::unique_ptr<Sequence>> active_;  // generating (or joining through steps)
+  std::vector<std::unique_ptr<PrefillTask>> prefill_;  // at most max_batch, oldest first
   std::vector<float> step_logprobs_;  // [N, V]
   std::vector<int32_t> step_tokens_;
   std::vector<SequenceState*> step_states_;

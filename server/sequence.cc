@@ -13,7 +13,30 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
   out->set_nanos(static_cast<int32_t>(ns % 1000000000));
 }
 
+// The fields of the last message every generation ends with.
+void FillLast(const GenerationJob& job, v1::FinishReason reason, int generated,
+              const std::optional<absl::Time>& first_token, absl::Time admitted, absl::Time now,
+              v1::GenerateResponse* last) {
+  last->set_request_id(job.spec.request_id);
+  last->set_finish_reason(reason);
+  last->set_seed(job.spec.sampling.seed);
+  v1::Usage* usage = last->mutable_usage();
+  usage->set_prompt_tokens(static_cast<int32_t>(job.spec.prompt.size()));
+  usage->set_generated_tokens(generated);
+  if (first_token) SetDuration(*first_token - job.arrival, usage->mutable_time_to_first_token());
+  SetDuration(now - job.arrival, usage->mutable_total_time());
+  SetDuration(admitted - job.arrival, usage->mutable_queue_time());
+}
+
 }  // namespace
+
+void FinishUnstarted(const GenerationJob& job, v1::FinishReason reason, const absl::Status& status,
+                     SchedulerObserver* observer, absl::Time now) {
+  v1::GenerateResponse last;
+  FillLast(job, reason, /*generated=*/0, std::nullopt, /*admitted=*/now, now, &last);
+  observer->OnFinished(reason, status.code(), 0);
+  job.sink->Close(std::move(last), status);
+}
 
 Sequence::Sequence(std::unique_ptr<GenerationJob> job, const Tokenizer* tokenizer,
                    SchedulerObserver* observer, int num_layers, int hidden_size,
@@ -90,8 +113,14 @@ void Sequence::Consume(const float* logprobs, int vocab_size, absl::Time now) {
   Finish(reason, absl::OkStatus(), now, std::move(delta));
 }
 
+void Sequence::PrefillDone(int tokens, const float* last_logprobs, int vocab_size,
+                           absl::Time now) {
+  prompt_fed_ = std::min(prompt_fed_ + tokens, prompt_size());
+  if (!in_prompt()) Consume(last_logprobs, vocab_size, now);
+}
+
 void Sequence::StepDone(const float* logprobs, int vocab_size, absl::Time now) {
-  if (prompt_pos_ < prompt_end_ && ++prompt_pos_ < prompt_end_) return;
+  if (in_prompt() && ++prompt_fed_ < prompt_size()) return;
   Consume(logprobs, vocab_size, now);
 }
 
@@ -103,14 +132,7 @@ void Sequence::Finish(v1::FinishReason reason, const absl::Status& status, absl:
                       v1::GenerateResponse last) {
   if (finished_) return;
   finished_ = true;
-  last.set_finish_reason(reason);
-  last.set_seed(job_->spec.sampling.seed);
-  v1::Usage* usage = last.mutable_usage();
-  usage->set_prompt_tokens(static_cast<int32_t>(job_->spec.prompt.size()));
-  usage->set_generated_tokens(generated_);
-  if (first_token_) SetDuration(*first_token_ - job_->arrival, usage->mutable_time_to_first_token());
-  SetDuration(now - job_->arrival, usage->mutable_total_time());
-  SetDuration(admitted_ - job_->arrival, usage->mutable_queue_time());
+  FillLast(*job_, reason, generated_, first_token_, admitted_, now, &last);
   observer_->OnFinished(reason, status.code(), generated_);
   job_->sink->Close(std::move(last), status);
 }

@@ -1,7 +1,13 @@
 // Sequence: one generation while it is in a scheduler's batch — its LSTM
-// state, sampler, text assembly and stop matching, and the bookkeeping for
-// the final message. Owned and used only by the scheduler thread;
-// thread-compatible.
+// state, how much of its prompt the state holds, its sampler, text assembly
+// and stop matching, and the bookkeeping for the final message. Owned and
+// used only by the scheduler thread; thread-compatible.
+//
+// The prompt reaches the state in one of two ways, which the scheduler picks
+// (ModelScheduler::JoinsThroughSteps): in prefill chunks (PrefillDone), or one
+// token per batched Step alongside the running streams (StepDone while
+// in_prompt()). Either way prompt_fed() counts the prompt tokens in the
+// state, and the first token is sampled once the whole prompt is in.
 #ifndef LSTMSERVE_SERVER_SEQUENCE_H_
 #define LSTMSERVE_SERVER_SEQUENCE_H_
 
@@ -33,21 +39,21 @@ class Sequence {
   SequenceState* state() { return &state_; }
   GenerationSink* sink() const { return job_->sink; }
   absl::Time deadline() const { return job_->deadline; }
-  // The token to feed to the next Step: the next prompt token while the
-  // prompt is fed through steps (BeginPromptInSteps), then the last sampled.
+  int prompt_size() const { return static_cast<int>(job_->spec.prompt.size()); }
+  // Prompt tokens already in state().
+  int prompt_fed() const { return prompt_fed_; }
+  bool in_prompt() const { return prompt_fed_ < prompt_size(); }
+  // The token the next Step feeds: the next prompt token while in_prompt(),
+  // then the last sampled one.
   int32_t next_input() const {
-    return prompt_pos_ < prompt_end_ ? job_->spec.prompt[prompt_pos_] : last_token_;
+    return in_prompt() ? job_->spec.prompt[prompt_fed_] : last_token_;
   }
-  // Feeds the prompt through Steps instead of a prefill: until the last
-  // prompt token has been stepped, StepDone only advances.
-  void BeginPromptInSteps() { prompt_end_ = static_cast<int>(job_->spec.prompt.size()); }
-  bool in_prompt() const { return prompt_pos_ < prompt_end_; }
   bool finished() const { return finished_; }
 
-  // Samples the next token from `logprobs` (a [V] row: the prompt's after
-  // prefill, then each Step's), sends the new text to the sink and, when the
-  // generation is complete (max_tokens or a stop string), finishes it.
-  void Consume(const float* logprobs, int vocab_size, absl::Time now);
+  // After a Prefill fed the next `tokens` prompt tokens into state():
+  // advances; when that completes the prompt, samples the first token from
+  // `last_logprobs` (the [V] row after the prompt's last token) as Consume.
+  void PrefillDone(int tokens, const float* last_logprobs, int vocab_size, absl::Time now);
   // After a Step fed next_input(): advances through the prompt, or (after
   // the last prompt token, and for every generated token) Consumes.
   void StepDone(const float* logprobs, int vocab_size, absl::Time now);
@@ -60,6 +66,10 @@ class Sequence {
   bool paused = false;
 
  private:
+  // Samples the next token from `logprobs` (a [V] row), sends the new text
+  // to the sink and, when the generation is complete (max_tokens or a stop
+  // string), finishes it.
+  void Consume(const float* logprobs, int vocab_size, absl::Time now);
   v1::GenerateResponse NewDelta() const;
   void Finish(v1::FinishReason reason, const absl::Status& status, absl::Time now,
               v1::GenerateResponse last);
@@ -77,10 +87,16 @@ class Sequence {
   absl::Time last_token_time_;
   int generated_ = 0;
   int32_t last_token_ = 0;
-  int prompt_pos_ = 0;  // prompt tokens stepped so far (prompt fed through steps)
-  int prompt_end_ = 0;  // prompt length when fed through steps, else 0
+  int prompt_fed_ = 0;
   bool finished_ = false;
 };
+
+// Ends a generation that never joined a batch (cancelled, expired or shut
+// down while queued) without building a Sequence: the same last message
+// (`reason`, usage with no generated tokens, queue time up to `now`) and the
+// same observer call as Sequence::Finish, then job->sink->Close(status).
+void FinishUnstarted(const GenerationJob& job, v1::FinishReason reason, const absl::Status& status,
+                     SchedulerObserver* observer, absl::Time now);
 
 }  // namespace lstmserve
 

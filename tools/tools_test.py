@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Tests of the Python tools (no PyPI): safetensors round-trip and export layout."""
+"""Tests of the Python tools (no PyPI): safetensors round-trip, export layout, and (from
+tools/export_test.py) the importer on every committed fixture and every refusal."""
 import json
 import os
 import sys
@@ -12,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export import export_module  # noqa: E402
 from lstm_lm import LstmLM  # noqa: E402
 from safetensors_io import load_file, save_file  # noqa: E402
+from export_test import *  # noqa: E402,F401,F403  (the importer's fixture and refusal tests)
 
 
 class SafetensorsTest(unittest.TestCase):

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Trains a char-level stacked-LSTM language model on a UTF-8 text file.
+"""Trains a char-level (or, with --sentencepiece, subword) stacked-LSTM language model.
 
 The last --val-fraction of the text is held out for validation. Training uses
 truncated back-propagation through time over --batch-size parallel streams of
@@ -7,6 +7,10 @@ the training text, carrying the LSTM state from one --seq-len chunk to the
 next (the char-rnn recipe). After every epoch the validation loss (nats/char)
 is printed and a resumable checkpoint is written to OUT/checkpoint.pt; the
 best model so far goes to OUT/best.pt. Export a package with tools/export.py.
+
+With --sentencepiece MODEL (tools/train_sentencepiece.py) the text is cut at the same character
+position, each side encoded with that model, and the validation loss is reported both per piece
+and per character (total nats / held-out characters covered by the predicted pieces).
 
 Run with Debian's interpreter: /usr/bin/python3 tools/train.py --help
 """
@@ -45,18 +49,49 @@ def parse_args(argv=None):
                    help="stop after this much training time (0 = no limit)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--sentencepiece", default=None,
+                   help="SentencePiece model file: train on its piece ids instead of characters")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     return p.parse_args(argv)
 
 
 def load_text(path, val_fraction):
+    """(vocab, train ids, validation ids, chars per id or None) of a char model."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
     vocab = sorted(set(text))
     index = {ch: i for i, ch in enumerate(vocab)}
     ids = torch.tensor([index[ch] for ch in text], dtype=torch.long)
     n_val = int(len(ids) * val_fraction)
-    return vocab, ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+    return vocab, ids[: len(ids) - n_val], ids[len(ids) - n_val:], None
+
+
+def piece_chars(sp):
+    """[V] float: characters each piece stands for (a byte-fallback piece counts 1/byte)."""
+    out = []
+    for i in range(sp.get_piece_size()):
+        if sp.is_byte(i):
+            out.append(1.0)
+        elif sp.is_control(i) or sp.is_unknown(i):
+            out.append(0.0)
+        else:
+            out.append(float(len(sp.id_to_piece(i).replace("\u2581", " "))))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def load_pieces(path, val_fraction, model_path):
+    """Like load_text, over SentencePiece ids: the text is cut at the same character position."""
+    import sentencepiece as spm
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    with open(model_path, "rb") as f:
+        proto = f.read()
+    sp = spm.SentencePieceProcessor(model_proto=proto)
+    cut = len(text) - int(len(text) * val_fraction)
+    train_ids = torch.tensor(sp.encode(text[:cut]), dtype=torch.long)
+    val_ids = torch.tensor(sp.encode(text[cut:]), dtype=torch.long)
+    vocab = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    return vocab, train_ids, val_ids, (piece_chars(sp), proto)
 
 
 def streams(ids, batch):
@@ -66,11 +101,12 @@ def streams(ids, batch):
 
 
 @torch.no_grad()
-def evaluate(model, ids, batch=16, seq_len=256):
-    """Mean negative log-likelihood (nats/char) of `ids`, state carried."""
+def evaluate(model, ids, batch=16, seq_len=256, chars_per_id=None):
+    """Mean negative log-likelihood (nats/token) of `ids`, state carried; with chars_per_id
+    also nats/char: (nats/token, nats/char or None)."""
     model.eval()
     data = streams(ids, batch)
-    state, total, count = None, 0.0, 0
+    state, total, count, chars = None, 0.0, 0, 0.0
     for s in range(0, data.size(0) - 1, seq_len):
         x = data[s: s + seq_len]
         y = data[s + 1: s + 1 + seq_len]
@@ -79,8 +115,10 @@ def evaluate(model, ids, batch=16, seq_len=256):
         total += nn.functional.cross_entropy(
             logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
         count += y.numel()
+        if chars_per_id is not None:
+            chars += chars_per_id[y.reshape(-1)].sum().item()
     model.train()
-    return total / count
+    return total / count, (total / chars if chars_per_id is not None else None)
 
 
 def main(argv=None):
@@ -91,8 +129,14 @@ def main(argv=None):
         torch.set_num_threads(os.cpu_count())
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
-    vocab, train_ids, val_ids = load_text(args.text, args.val_fraction)
-    print(f"corpus {args.text}: {len(train_ids) + len(val_ids):,} chars, vocab {len(vocab)}, "
+    if args.sentencepiece:
+        vocab, train_ids, val_ids, (chars_per_id, sp_proto) = load_pieces(
+            args.text, args.val_fraction, args.sentencepiece)
+    else:
+        (vocab, train_ids, val_ids, _), chars_per_id, sp_proto = (
+            load_text(args.text, args.val_fraction), None, None)
+    unit = "pieces" if sp_proto else "chars"
+    print(f"corpus {args.text}: {len(train_ids) + len(val_ids):,} {unit}, vocab {len(vocab)}, "
           f"train {len(train_ids):,}, validation {len(val_ids):,}", flush=True)
 
     model = LstmLM(len(vocab), args.embedding_dim, args.hidden_size, args.num_layers,
@@ -151,14 +195,27 @@ def main(argv=None):
         sys.stderr.write("\n")
         epoch_seconds = time.time() - t0
         train_seconds += epoch_seconds
-        val = evaluate(model, val_ids)
+        val, val_char = evaluate(model, val_ids, chars_per_id=chars_per_id)
         history.append({"epoch": epoch + 1, "train_loss": round(run_loss, 4),
                         "val_loss": round(val, 4), "seconds": round(epoch_seconds, 1)})
-        print(f"epoch {epoch + 1}: train {run_loss:.4f}  validation {val:.4f} nats/char  "
-              f"({epoch_seconds:.0f} s)", flush=True)
+        if val_char is not None:
+            history[-1]["val_loss_per_char"] = round(val_char, 4)
+            print(f"epoch {epoch + 1}: train {run_loss:.4f}  validation {val:.4f} nats/piece "
+                  f"= {val_char:.4f} nats/char  ({epoch_seconds:.0f} s)", flush=True)
+        else:
+            print(f"epoch {epoch + 1}: train {run_loss:.4f}  validation {val:.4f} nats/char  "
+                  f"({epoch_seconds:.0f} s)", flush=True)
         meta = {"vocab": vocab, "args": vars(args), "epoch": epoch + 1, "history": history,
                 "train_seconds": train_seconds, "corpus": os.path.basename(args.text),
                 "corpus_chars": len(train_ids) + len(val_ids)}
+        if sp_proto is not None:
+            # Stored as a uint8 tensor so that torch.load(weights_only=True) reads it.
+            meta["tokenizer"] = "sentencepiece"
+            meta["sentencepiece_model"] = torch.tensor(list(sp_proto), dtype=torch.uint8)
+            meta["corpus_pieces"] = meta["corpus_chars"]
+            with open(args.text, encoding="utf-8") as f:
+                meta["corpus_chars"] = len(f.read())
+            meta["val_loss_per_char"] = val_char
         if val < best_val:
             best_val = val
             torch.save({**meta, "model": model.state_dict(), "val_loss": val},

@@ -1,0 +1,104 @@
+// The packages tools/export.py made from the importer's fixtures (tests/import/packages/,
+// written by tools/make_import_fixtures.py) served by both engines: the tokenizer encodes the
+// probe text to the source's ids, and the reference and oneDNN engines' log-probs (Prefill and
+// Step) equal the source framework's own (expected.json: PyTorch's forward, ONNX Runtime for
+// the ONNX fixtures) within 1e-4.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "models/engine_factory.h"
+#include "models/model_package.h"
+#include "models/tokenizer.h"
+#include "nlohmann/json.hpp"
+
+namespace lstmserve {
+namespace {
+
+constexpr double kTolerance = 1e-4;
+
+// The fixture packages in format version 1 (char vocabularies): every source shape whose
+// package today's loader reads. The word, SentencePiece and proj_size packages (format version
+// 2) join this list when the engines read that format.
+const char* const kFixtures[] = {"batch_first", "bias_false", "mapped_names", "onnx_torch",
+                                 "train_py"};
+
+std::filesystem::path PackagesDir() {
+  return std::filesystem::path(LSTMSERVE_SOURCE_DIR) / "tests/import/packages";
+}
+
+nlohmann::json ReadJson(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return nlohmann::json::parse(text.str());
+}
+
+TEST(ImportFixturesTest, ListCoversEveryFormatVersion1Package) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(PackagesDir())) {
+    if (ReadJson(entry.path() / "config.json").at("format_version") == 1)
+      found.push_back(entry.path().filename().string());
+  }
+  std::sort(found.begin(), found.end());
+  EXPECT_EQ(found, std::vector<std::string>(std::begin(kFixtures), std::end(kFixtures)));
+}
+
+class ImportFixtureTest : public ::testing::TestWithParam<EngineKind> {};
+
+TEST_P(ImportFixtureTest, EngineMatchesTheSourceFramework) {
+  for (const char* name : kFixtures) {
+    SCOPED_TRACE(name);
+    const std::filesystem::path dir = PackagesDir() / name;
+    const nlohmann::json expected = ReadJson(dir / "expected.json");
+    const auto ids = expected.at("ids").get<std::vector<int32_t>>();
+    const auto want = expected.at("logprobs").get<std::vector<std::vector<double>>>();
+    auto pkg = LoadModelPackage(dir.string());
+    ASSERT_TRUE(pkg.ok()) << pkg.status();
+    auto tokenizer = Tokenizer::Create(pkg->config.tokenizer);
+    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+    auto encoded = (*tokenizer)->Encode(expected.at("text").get<std::string>());
+    ASSERT_TRUE(encoded.ok()) << encoded.status();
+    EXPECT_EQ(*encoded, ids);
+
+    const ModelConfig c = pkg->config;
+    const int V = c.vocab_size;
+    auto engine = CreateEngine(GetParam(), *std::move(pkg), EngineOptions{});
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    SequenceState by_prefill = SequenceState::Zeros(c.num_layers, c.hidden_size);
+    SequenceState by_step = by_prefill;
+    std::vector<float> all(ids.size() * V), row(V);
+    PrefillItem item{ids, &by_prefill, nullptr, all.data()};
+    ASSERT_TRUE((*engine)->Prefill(absl::MakeConstSpan(&item, 1)).ok());
+    SequenceState* states[] = {&by_step};
+    double max_prefill = 0.0, max_step = 0.0;
+    for (size_t t = 0; t < ids.size(); ++t) {
+      ASSERT_TRUE((*engine)->Step(absl::MakeConstSpan(&ids[t], 1), states, row.data()).ok());
+      for (int v = 0; v < V; ++v) {
+        max_prefill = std::max(max_prefill, std::abs(all[t * V + v] - want[t][v]));
+        max_step = std::max(max_step, std::abs(row[v] - want[t][v]));
+      }
+    }
+    std::printf("[ import   ] %-9s %-14s max |engine - source| Step %.2g, Prefill %.2g\n",
+                (*engine)->kind(), name, max_step, max_prefill);
+    EXPECT_LE(max_step, kTolerance);
+    EXPECT_LE(max_prefill, kTolerance);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, ImportFixtureTest,
+                         ::testing::Values(EngineKind::kReference, EngineKind::kOneDnn),
+                         [](const auto& info) {
+                           return std::string(info.param == EngineKind::kReference ? "Reference"
+                                                                                   : "OneDnn");
+                         });
+
+}  // namespace
+}  // namespace lstmserve
