@@ -8,6 +8,7 @@
 // least --min_time seconds (after one untimed warm-up call, which also
 // creates the primitives). Weights are random: speed does not depend on them.
 #include <malloc.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -42,6 +43,11 @@ ABSL_FLAG(int, reference_max_batch, 8, "largest batch for the (slow) reference e
 ABSL_FLAG(std::string, demo_model, "", "demo package dir (default <repo>/models/shakespeare)");
 ABSL_FLAG(std::string, pytorch_json, "", "output of bench/pytorch_decode.py, to compare");
 ABSL_FLAG(std::string, markdown, "", "also write the tables to this file");
+ABSL_FLAG(std::string, clock, "wall", "what TimePerCall measures: wall (elapsed time) or cpu "
+          "(the process's CPU time: robust on a machine shared with busy processes, exact "
+          "with --threads=1; counts all threads' time otherwise)");
+ABSL_FLAG(std::string, json, "", "also write the figures as JSON to this file (shape -> system -> "
+          "step_us_b1, decode_tok_s by batch, prefill_tok_s, rss_mb)");
 
 namespace lstmserve {
 namespace {
@@ -64,6 +70,17 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
   return std::chrono::duration<double>(b - a).count();
 }
 
+// Now in seconds on the --clock chosen.
+double ClockSeconds() {
+  if (absl::GetFlag(FLAGS_clock) == "cpu") {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // Median seconds per call of each of `fns`, timed in turn within each run
 // so that they see the same machine load (see the file comment).
 std::vector<double> TimePerCall(const std::vector<std::function<void()>>& fns) {
@@ -71,13 +88,13 @@ std::vector<double> TimePerCall(const std::vector<std::function<void()>>& fns) {
   std::vector<std::vector<double>> per_call(fns.size());
   for (int r = 0; r < absl::GetFlag(FLAGS_reps); ++r) {
     for (size_t i = 0; i < fns.size(); ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
+      const double t0 = ClockSeconds();
       int n = 0;
       double elapsed = 0.0;
       do {
         fns[i]();
         ++n;
-        elapsed = Seconds(t0, std::chrono::steady_clock::now());
+        elapsed = ClockSeconds() - t0;
       } while (elapsed < absl::GetFlag(FLAGS_min_time) || n < 2);
       per_call[i].push_back(elapsed / n);
     }
@@ -365,7 +382,8 @@ int Main() {
     header = absl::StrCat(
         "Machine: ", model, ", ", cores, " logical CPUs; threads=", absl::GetFlag(FLAGS_threads),
         " (0 = all); oneDNN ISA: ", bench::EffectiveIsa(), "; median of ",
-        absl::GetFlag(FLAGS_reps), " runs of >= ", absl::GetFlag(FLAGS_min_time), " s.\n",
+        absl::GetFlag(FLAGS_reps), " runs of >= ", absl::GetFlag(FLAGS_min_time), " s",
+        absl::GetFlag(FLAGS_clock) == "cpu" ? " of process CPU time" : "", ".\n",
         pytorch.contains("torch") ? absl::StrCat("PyTorch ", pytorch["torch"].get<std::string>(),
                                                  ", ", pytorch.value("threads", 0), " threads.\n")
                                   : "",
@@ -375,6 +393,22 @@ int Main() {
   std::printf("%s", table.c_str());
   if (const std::string path = absl::GetFlag(FLAGS_markdown); !path.empty()) {
     std::ofstream(path) << table;
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_json); !path.empty()) {
+    nlohmann::json j;
+    for (const Shape& s : shapes) {
+      j[s.name]["shape"] = {{"V", s.V}, {"E", s.E}, {"H", s.H}, {"L", s.L}};
+      for (const auto& [system, r] : results[s.name]) {
+        nlohmann::json& o = j[s.name]["systems"][system];
+        o["step_us_b1"] = r.step_us_b1;
+        for (const auto& [N, v] : r.decode_tok_s) o["decode_tok_s"][std::to_string(N)] = v;
+        o["prefill_tok_s"] = r.prefill_tok_s;
+        o["prompt"] = absl::GetFlag(FLAGS_prompt);
+        o["rss_mb"] = r.rss_mb;
+        o["clock"] = absl::GetFlag(FLAGS_clock);
+      }
+    }
+    std::ofstream(path) << j.dump(1) << "\n";
   }
   return 0;
 }

@@ -3,6 +3,9 @@
 //   lstmctl score --model shakespeare --text "To be, or not to be"
 //   lstmctl embed --model shakespeare --text "hello"
 //   lstmctl models | lstmctl health
+//   lstmctl generate --model m --prompt "Once" --state-out s.bin   (then --state-in s.bin)
+//   lstmctl chat --model shakespeare --max-tokens 200 --stop $'\n\n'
+// Flag names may use dashes or underscores (--state-in = --state_in).
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -13,6 +16,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "client/client.h"
 
 ABSL_FLAG(std::string, server, "localhost:50051", "lstmserve address HOST:PORT.");
@@ -30,6 +34,12 @@ ABSL_FLAG(double, top_p, 1.0, "generate: nucleus mass in (0, 1] (1 = off).");
 ABSL_FLAG(int64_t, seed, -1, "generate: random seed (-1 = server's choice).");
 ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: stop strings (comma-separated).");
 ABSL_FLAG(bool, usage, true, "generate: print finish reason and usage to stderr at the end.");
+ABSL_FLAG(std::string, state_in, "", "generate/score/embed/chat: continue from the state in this "
+          "file (written by --state-out). With a state, generate's --prompt may be empty.");
+ABSL_FLAG(std::string, state_out, "", "generate/score/embed/chat: ask for the state after the "
+          "request (return_state) and write it to this file.");
+ABSL_FLAG(std::string, turn_prefix, "", "chat: text sent before each line you type.");
+ABSL_FLAG(std::string, turn_suffix, "\n", "chat: text sent after each line you type.");
 ABSL_FLAG(std::string, service, "", "health: service name (empty = the whole server; "
           "lstmserve.v1.Liveness = liveness).");
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA of the server's certificate: connect with TLS.");
@@ -50,16 +60,54 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
-int Generate(LanguageModelClient& client, const CallOptions& call) {
+absl::StatusOr<std::string> ReadStateIn() {
+  const std::string path = absl::GetFlag(FLAGS_state_in);
+  if (path.empty()) return std::string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError("--state-in: cannot read '" + path + "'");
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.empty()) return absl::InvalidArgumentError("--state-in: '" + path + "' is empty");
+  return bytes;
+}
+
+absl::Status WriteStateOut(const std::string& state) {
+  const std::string path = absl::GetFlag(FLAGS_state_out);
+  if (path.empty()) return absl::OkStatus();
+  if (state.empty()) return absl::InternalError("the server returned no state");
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(state.data(), static_cast<std::streamsize>(state.size()));
+  out.close();
+  if (!out) return absl::InternalError("--state-out: cannot write '" + path + "'");
+  return absl::OkStatus();
+}
+
+v1::GenerateRequest GenerateRequestFromFlags(const std::string& prompt) {
   v1::GenerateRequest r;
   r.set_model(absl::GetFlag(FLAGS_model));
-  r.set_prompt(absl::GetFlag(FLAGS_prompt));
+  r.set_prompt(prompt);
   r.set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
   r.set_temperature(static_cast<float>(absl::GetFlag(FLAGS_temperature)));
   r.set_top_k(absl::GetFlag(FLAGS_top_k));
   r.set_top_p(static_cast<float>(absl::GetFlag(FLAGS_top_p)));
   if (absl::GetFlag(FLAGS_seed) >= 0) r.set_seed(static_cast<uint64_t>(absl::GetFlag(FLAGS_seed)));
   for (const std::string& s : absl::GetFlag(FLAGS_stop)) r.add_stop(s);
+  return r;
+}
+
+void PrintUsage(const v1::GenerateResponse& last) {
+  const v1::Usage& u = last.usage();
+  std::cerr << "[" << v1::FinishReason_Name(last.finish_reason()) << "; prompt "
+            << u.prompt_tokens() << " tokens, generated " << u.generated_tokens()
+            << "; first token " << Seconds(u.time_to_first_token()) * 1e3 << " ms, total "
+            << Seconds(u.total_time()) * 1e3 << " ms; seed " << last.seed() << "]\n";
+}
+
+int Generate(LanguageModelClient& client, const CallOptions& call) {
+  v1::GenerateRequest r = GenerateRequestFromFlags(absl::GetFlag(FLAGS_prompt));
+  auto state = ReadStateIn();
+  if (!state.ok()) return Fail(state.status());
+  r.set_state(*state);
+  r.set_return_state(!absl::GetFlag(FLAGS_state_out).empty());
   v1::GenerateResponse last;
   absl::Status status = client.Generate(
       r,
@@ -71,13 +119,40 @@ int Generate(LanguageModelClient& client, const CallOptions& call) {
       call);
   std::cout << "\n";
   if (!status.ok()) return Fail(status);
-  if (absl::GetFlag(FLAGS_usage)) {
-    const v1::Usage& u = last.usage();
-    std::cerr << "[" << v1::FinishReason_Name(last.finish_reason()) << "; prompt "
-              << u.prompt_tokens() << " tokens, generated " << u.generated_tokens()
-              << "; first token " << Seconds(u.time_to_first_token()) * 1e3 << " ms, total "
-              << Seconds(u.total_time()) * 1e3 << " ms; seed " << last.seed() << "]\n";
+  if (absl::GetFlag(FLAGS_usage)) PrintUsage(last);
+  if (absl::Status w = WriteStateOut(last.state()); !w.ok()) return Fail(w);
+  return 0;
+}
+
+// chat: one line of stdin per turn; the state stays here, between turns, and
+// each request carries only the new turn (so any replica can answer it).
+int Chat(LanguageModelClient& client, const CallOptions& call) {
+  auto state = ReadStateIn();
+  if (!state.ok()) return Fail(state.status());
+  std::string held = *state;
+  std::string line;
+  std::cerr << "lstmctl chat: one line per turn; end with EOF (Ctrl-D)\n";
+  while (std::getline(std::cin, line)) {
+    v1::GenerateRequest r = GenerateRequestFromFlags(absl::GetFlag(FLAGS_turn_prefix) + line +
+                                                     absl::GetFlag(FLAGS_turn_suffix));
+    r.set_state(held);
+    r.set_return_state(true);
+    v1::GenerateResponse last;
+    absl::Status status = client.Generate(
+        r,
+        [&](const v1::GenerateResponse& m) {
+          std::cout << m.text() << std::flush;
+          last = m;
+          return true;
+        },
+        call);
+    std::cout << "\n";
+    if (!status.ok()) return Fail(status);
+    if (absl::GetFlag(FLAGS_usage)) PrintUsage(last);
+    if (last.state().empty()) return Fail(absl::InternalError("the server returned no state"));
+    held = last.state();
   }
+  if (absl::Status w = WriteStateOut(held); !w.ok()) return Fail(w);
   return 0;
 }
 
@@ -113,13 +188,20 @@ int Run(const std::string& command) {
   call.timeout = absl::GetFlag(FLAGS_timeout);
   call.request_id = absl::GetFlag(FLAGS_request_id);
   if (command == "generate") return Generate(client, call);
+  if (command == "chat") return Chat(client, call);
+  auto state = ReadStateIn();
+  if (!state.ok()) return Fail(state.status());
+  const bool return_state = !absl::GetFlag(FLAGS_state_out).empty();
   if (command == "score") {
     v1::ScoreRequest r;
     r.set_model(absl::GetFlag(FLAGS_model));
     r.set_text(absl::GetFlag(FLAGS_text));
     r.set_context(absl::GetFlag(FLAGS_context));
+    r.set_state(*state);
+    r.set_return_state(return_state);
     auto s = client.Score(r, call);
     if (!s.ok()) return Fail(s.status());
+    if (absl::Status w = WriteStateOut(s->state()); !w.ok()) return Fail(w);
     std::cout << "total_logprob " << s->total_logprob() << " over " << s->scored_tokens()
               << " tokens\ntoken_logprobs " << absl::StrJoin(s->token_logprobs(), " ") << "\n";
     return 0;
@@ -128,8 +210,11 @@ int Run(const std::string& command) {
     v1::EmbedRequest r;
     r.set_model(absl::GetFlag(FLAGS_model));
     r.set_text(absl::GetFlag(FLAGS_text));
+    r.set_state(*state);
+    r.set_return_state(return_state);
     auto e = client.Embed(r, call);
     if (!e.ok()) return Fail(e.status());
+    if (absl::Status w = WriteStateOut(e->state()); !w.ok()) return Fail(w);
     std::cout << absl::StrJoin(e->embedding(), " ") << "\n";
     return 0;
   }
@@ -152,7 +237,7 @@ int Run(const std::string& command) {
     return *h == "SERVING" ? 0 : 3;
   }
   std::cerr << "lstmctl: unknown command '" << command
-            << "' (generate, score, embed, models, health)\n";
+            << "' (generate, chat, score, embed, models, health)\n";
   return 2;
 }
 
@@ -161,10 +246,22 @@ int Run(const std::string& command) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "Client for lstmserve.\n  lstmctl <generate|score|embed|models|health> [flags]");
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+      "Client for lstmserve.\n  lstmctl <generate|chat|score|embed|models|health> [flags]");
+  // Flag names may be written with dashes: --state-in = --state_in.
+  std::vector<std::string> normalized(argv, argv + argc);
+  std::vector<char*> pointers;
+  for (std::string& a : normalized) {
+    if (a.rfind("--", 0) == 0) {
+      const size_t eq = a.find('=');
+      std::string name = a.substr(0, eq);
+      a = "--" + absl::StrReplaceAll(name.substr(2), {{"-", "_"}}) +
+          (eq == std::string::npos ? "" : a.substr(eq));
+    }
+    pointers.push_back(a.data());
+  }
+  std::vector<char*> args = absl::ParseCommandLine(argc, pointers.data());
   if (args.size() != 2) {
-    std::cerr << "usage: lstmctl <generate|score|embed|models|health> [flags] (--help)\n";
+    std::cerr << "usage: lstmctl <generate|chat|score|embed|models|health> [flags] (--help)\n";
     return 2;
   }
   return lstmserve::Run(args[1]);

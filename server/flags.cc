@@ -40,6 +40,16 @@ ABSL_FLAG(int, prefill_chunk_tokens, lstmserve::SchedulerOptions().prefill_chunk
           "Chunked prefill: a long prompt (Generate, Score, Embed) is fed at most this many "
           "tokens between two steps of the running streams, so it delays their next token by "
           "one chunk, not the whole prompt; 0 = whole prompts at once.");
+ABSL_FLAG(int64_t, prefix_cache_bytes, lstmserve::SchedulerOptions().prefix_cache_bytes,
+          "Per model: most bytes of LSTM states kept to start later requests from the longest "
+          "cached prefix of their text (prompts, Score and Embed inputs); 0 = off.");
+ABSL_FLAG(int, prefix_cache_interval, lstmserve::SchedulerOptions().prefix_cache_interval,
+          "Tokens between the states the prefix cache stores along each text (and where "
+          "prefill chunks end, cache on or off).");
+ABSL_FLAG(std::string, state_key_file, "", "File of hex HMAC-SHA256 keys for portable states "
+          "(return_state / state), one per line: the first signs, all verify (rotation). Give "
+          "every replica the same file so any replica continues any client's state. Empty: "
+          "a random per-process key (states work only within this process).");
 ABSL_FLAG(int, max_prompt_tokens, 4096, "Longest prompt (Score/Embed: context + text).");
 ABSL_FLAG(int, max_tokens_limit, 4096, "Largest GenerateRequest.max_tokens.");
 ABSL_FLAG(int, max_stop_strings, 8, "Most stop strings per request.");
@@ -162,6 +172,9 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, char** argv) {
   config.server.scheduler.step_join_max_prompt = absl::GetFlag(FLAGS_step_join_max_prompt);
   config.server.scheduler.step_join_min_active = absl::GetFlag(FLAGS_step_join_min_active);
   config.server.scheduler.prefill_chunk_tokens = absl::GetFlag(FLAGS_prefill_chunk_tokens);
+  config.server.scheduler.prefix_cache_bytes = absl::GetFlag(FLAGS_prefix_cache_bytes);
+  config.server.scheduler.prefix_cache_interval = absl::GetFlag(FLAGS_prefix_cache_interval);
+  config.server.state_key_file = absl::GetFlag(FLAGS_state_key_file);
   config.server.limits.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
   config.server.limits.max_tokens_limit = absl::GetFlag(FLAGS_max_tokens_limit);
   config.server.limits.max_stop_strings = absl::GetFlag(FLAGS_max_stop_strings);

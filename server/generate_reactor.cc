@@ -17,6 +17,7 @@ void Merge(v1::GenerateResponse from, v1::GenerateResponse* into) {
   }
   if (from.has_usage()) *into->mutable_usage() = std::move(*from.mutable_usage());
   if (from.seed() != 0) into->set_seed(from.seed());
+  if (!from.state().empty()) into->set_state(std::move(*from.mutable_state()));
 }
 
 }  // namespace

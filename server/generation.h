@@ -6,12 +6,14 @@
 #define LSTMSERVE_SERVER_GENERATION_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "lstmserve/v1/lstmserve.pb.h"
+#include "models/lstm_state.h"
 #include "models/sampler.h"
 
 namespace lstmserve {
@@ -19,7 +21,15 @@ namespace lstmserve {
 // A GenerateRequest after validation (server/validation.h). Plain value.
 struct GenerationSpec {
   std::string request_id;
-  std::vector<int32_t> prompt;  // >= 1 token ids
+  std::vector<int32_t> prompt;  // >= 1 token ids (with start_state: its last token first)
+  // The state the prompt continues (a client's portable state,
+  // server/state_codec.h), which covers `tokens_before` tokens before
+  // prompt[0]; none: zeros and 0.
+  std::optional<SequenceState> start_state;
+  int64_t tokens_before = 0;
+  // Store and look up prompt states in the model's prefix cache (the
+  // server's warm-up does not, so the metrics count clients' requests).
+  bool use_prefix_cache = true;
   int max_tokens = 1;
   SamplingParams sampling;  // seed resolved (drawn when the request had none)
   std::vector<std::string> stops;  // non-empty strings
@@ -47,11 +57,16 @@ class GenerationSink {
   virtual int pending_tokens() const = 0;
 };
 
+class ModelStateCodec;
+
 // One generation request owned by a scheduler from a successful Submit until
 // it calls sink->Close.
 struct GenerationJob {
   GenerationSpec spec;
   GenerationSink* sink = nullptr;  // borrowed; outlives the job (see above)
+  // return_state: encodes the state into the last message (borrowed; the
+  // model's, outlives the job). Null: no state returned.
+  const ModelStateCodec* return_state = nullptr;
   absl::Time arrival = absl::Now();
   absl::Time deadline = absl::InfiniteFuture();
 };

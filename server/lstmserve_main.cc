@@ -38,6 +38,16 @@ int Run(const ServerConfig& config) {
     std::cerr << "; metrics on port " << (*server)->metrics_port();
   }
   std::cerr << "\n";
+  const StateKeyRing& keys = (*server)->state_keys();
+  if (keys.random()) {
+    std::cerr << "lstmserve: portable states are signed with a random per-process key (id "
+              << keys.signing_key_id()
+              << "; no --state-key-file): they continue only on this process\n";
+  } else {
+    std::cerr << "lstmserve: portable states are signed with key " << keys.signing_key_id()
+              << " of " << config.server.state_key_file << " (" << keys.size()
+              << " key(s) verify)\n";
+  }
 
   int signal = 0;
   sigwait(&signals, &signal);

@@ -75,7 +75,10 @@ class ServerMetrics::ModelObserver final : public SchedulerObserver {
         deadline_expiries_(m->deadline_expiries_->Add(labels)),
         iterations_(m->iterations_->Add(labels)),
         active_(m->active_->Add(labels)),
-        queued_(m->queued_->Add(labels)) {
+        queued_(m->queued_->Add(labels)),
+        prefix_cache_query_tokens_(m->prefix_cache_query_tokens_->Add(labels)),
+        prefix_cache_hit_tokens_(m->prefix_cache_hit_tokens_->Add(labels)),
+        prefix_cache_bytes_(m->prefix_cache_bytes_->Add(labels)) {
     for (int reason : kFinishReasons) {
       prometheus::Labels l = labels;
       l["finish_reason"] = FinishReasonLabel(reason);
@@ -95,6 +98,13 @@ class ServerMetrics::ModelObserver final : public SchedulerObserver {
     iterations_.Increment();
     queued_.Set(queued);
     active_.Set(active);
+  }
+  void OnPrefixCacheLookup(int query_tokens, int hit_tokens) override {
+    prefix_cache_query_tokens_.Increment(query_tokens);
+    prefix_cache_hit_tokens_.Increment(hit_tokens);
+  }
+  void OnPrefixCacheBytes(int64_t bytes) override {
+    prefix_cache_bytes_.Set(static_cast<double>(bytes));
   }
   void OnAdmitted(int prompt_tokens, absl::Duration queue_wait) override {
     queue_wait_.Observe(Seconds(queue_wait));
@@ -135,6 +145,9 @@ class ServerMetrics::ModelObserver final : public SchedulerObserver {
   prometheus::Counter& iterations_;
   prometheus::Gauge& active_;
   prometheus::Gauge& queued_;
+  prometheus::Counter& prefix_cache_query_tokens_;
+  prometheus::Counter& prefix_cache_hit_tokens_;
+  prometheus::Gauge& prefix_cache_bytes_;
   prometheus::Counter* finished_[kSlots] = {};  // by FinishReason value
 };
 
@@ -230,6 +243,22 @@ ServerMetrics::ServerMetrics(prometheus::Registry* registry)
                        .Name("lstmserve_model_info")
                        .Help("A loaded model (value 1); its shape and precision as labels.")
                        .Register(*registry)),
+      prefix_cache_query_tokens_(
+          &BuildCounter()
+               .Name("lstmserve_prefix_cache_query_tokens_total")
+               .Help("Tokens of the requests (prompts, Score and Embed inputs) looked up in "
+                     "the prefix-state cache.")
+               .Register(*registry)),
+      prefix_cache_hit_tokens_(
+          &BuildCounter()
+               .Name("lstmserve_prefix_cache_hit_tokens_total")
+               .Help("Of those, tokens whose state came from the cache (not recomputed).")
+               .Register(*registry)),
+      prefix_cache_bytes_(&BuildGauge()
+                               .Name("lstmserve_prefix_cache_bytes")
+                               .Help("Memory held by the prefix-state cache (states, tokens "
+                                     "and bookkeeping); at most --prefix-cache-bytes.")
+                               .Register(*registry)),
       request_log_dropped_(&BuildCounter()
                                 .Name("lstmserve_request_log_dropped_total")
                                 .Help("Request log lines dropped because the log's queue was "

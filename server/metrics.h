@@ -93,6 +93,9 @@ class ServerMetrics final : public RequestObserver {
   prometheus::Family<prometheus::Gauge>* queue_capacity_;
   prometheus::Family<prometheus::Gauge>* batch_capacity_;
   prometheus::Family<prometheus::Gauge>* model_info_;
+  prometheus::Family<prometheus::Counter>* prefix_cache_query_tokens_;
+  prometheus::Family<prometheus::Counter>* prefix_cache_hit_tokens_;
+  prometheus::Family<prometheus::Gauge>* prefix_cache_bytes_;
   prometheus::Counter* request_log_dropped_;
 
   std::map<std::string, ModelSeries> by_model_;  // fixed after start-up; "" = unknown

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "models/model_package.h"
+#include "server/model_fingerprint.h"
 
 namespace lstmserve {
 namespace {
@@ -67,22 +68,32 @@ absl::StatusOr<std::vector<NamedEngine>> LoadEngines(const std::vector<ModelSpec
       return absl::Status(package.status().code(),
                           absl::StrCat("model '", spec.name, "': ", package.status().message()));
     }
+    auto fingerprint = PackageFingerprint(spec.directory);
+    if (!fingerprint.ok()) {
+      return absl::Status(fingerprint.status().code(),
+                          absl::StrCat("model '", spec.name, "': ", fingerprint.status().message()));
+    }
     auto engine = CreateEngine(kind, *std::move(package), per_model);
     if (!engine.ok()) {
       return absl::Status(engine.status().code(),
                           absl::StrCat("model '", spec.name, "' on the ", EngineKindName(kind),
                                        " engine: ", engine.status().message()));
     }
-    engines.push_back({spec.name, *std::move(engine)});
+    engines.push_back({spec.name, *std::move(engine), *std::move(fingerprint)});
   }
   return engines;
 }
 
 absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(
     std::vector<NamedEngine> engines, const SchedulerOptions& options,
-    const ObserverFactory& observer_for) {
+    const ObserverFactory& observer_for, const StateKeyRing* state_keys) {
   if (engines.empty()) return absl::InvalidArgumentError("no models to serve (--model)");
   std::unique_ptr<ModelRegistry> registry(new ModelRegistry());
+  if (state_keys == nullptr) {
+    ASSIGN_OR_RETURN(StateKeyRing random, StateKeyRing::Random());
+    registry->own_keys_ = std::make_unique<StateKeyRing>(std::move(random));
+    state_keys = registry->own_keys_.get();
+  }
   std::set<std::string> names;
   for (NamedEngine& e : engines) {
     if (e.name.empty() || !names.insert(e.name).second) {
@@ -94,6 +105,10 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(
     ASSIGN_OR_RETURN(model->tokenizer, Tokenizer::Create(e.engine->config().tokenizer));
     const int max_batch = std::min(options.max_batch, e.engine->max_batch());
     model->info = Describe(e.name, *e.engine, max_batch);
+    std::string fingerprint =
+        e.fingerprint.empty() ? ConfigFingerprint(e.engine->config()) : e.fingerprint;
+    model->state_codec = std::make_unique<ModelStateCodec>(
+        StateModel::For(e.name, std::move(fingerprint), e.engine->config()), state_keys);
     SchedulerObserver* observer = observer_for ? observer_for(model->info) : nullptr;
     ASSIGN_OR_RETURN(model->scheduler,
                      ModelScheduler::Create(e.name, std::move(e.engine), model->tokenizer.get(),

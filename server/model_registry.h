@@ -17,6 +17,8 @@
 #include "models/tokenizer.h"
 #include "server/options.h"
 #include "server/scheduler.h"
+#include "server/state_codec.h"
+#include "server/state_keys.h"
 
 namespace lstmserve {
 
@@ -24,6 +26,10 @@ namespace lstmserve {
 struct NamedEngine {
   std::string name;
   std::unique_ptr<InferenceEngine> engine;
+  // SHA-256 of its weights (server/model_fingerprint.h), carried by its
+  // portable states. LoadEngines fills it from the package files; empty: a
+  // fingerprint of the config only (engines built in memory).
+  std::string fingerprint = {};
 };
 
 // A --model NAME=DIR flag value.
@@ -50,6 +56,8 @@ class ModelRegistry {
     std::unique_ptr<Tokenizer> tokenizer;
     std::unique_ptr<ModelScheduler> scheduler;  // destroyed before tokenizer
     v1::ModelInfo info;
+    // Signs and verifies this model's portable states.
+    std::unique_ptr<ModelStateCodec> state_codec;
   };
 
   // The observer for one model's scheduler (may return null: none); called
@@ -58,9 +66,11 @@ class ModelRegistry {
   using ObserverFactory = std::function<SchedulerObserver*(const v1::ModelInfo& model)>;
 
   // Starts one scheduler per engine. Names must be unique and non-empty.
+  // `state_keys` (borrowed; outlives the registry) signs the models'
+  // portable states; null: the registry makes and owns a random key ring.
   static absl::StatusOr<std::unique_ptr<ModelRegistry>> Create(
       std::vector<NamedEngine> engines, const SchedulerOptions& options,
-      const ObserverFactory& observer_for = nullptr);
+      const ObserverFactory& observer_for = nullptr, const StateKeyRing* state_keys = nullptr);
 
   // NOT_FOUND naming the model and the loaded ones.
   absl::StatusOr<Model*> Find(absl::string_view name) const;
@@ -73,6 +83,7 @@ class ModelRegistry {
 
  private:
   ModelRegistry() = default;
+  std::unique_ptr<StateKeyRing> own_keys_;  // when Create got none
   std::vector<std::unique_ptr<Model>> models_;
 };
 

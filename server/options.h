@@ -3,6 +3,7 @@
 #ifndef LSTMSERVE_SERVER_OPTIONS_H_
 #define LSTMSERVE_SERVER_OPTIONS_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/time/time.h"
@@ -89,6 +90,23 @@ struct SchedulerOptions {
   // longest-gap goal, while long enough that the per-call overhead is small
   // (server/README.md has the measurements). 0 = whole prompts in one call.
   int prefill_chunk_tokens = 256;
+  // Prefix-state cache (server/prefix_cache.h): the most bytes of LSTM
+  // states (with their token prefixes) kept per model to start later
+  // requests from the longest stored prefix; 0 = off. A state is
+  // num_layers x 2 x hidden_size floats: 12 KiB for the 3x512 demo model,
+  // 8 KiB for a 2x512. The default, 64 MiB, holds ~5,000 such states — the
+  // checkpoints of ~300 distinct 4,096-token prompts, or thousands of system
+  // prompts and conversation histories — at a memory cost below one copy of
+  // the weights of a mid-size model; each stored state spares up to
+  // prefix_cache_interval tokens of prefill (~10 ms per 256 on the demo).
+  int64_t prefix_cache_bytes = int64_t{64} << 20;
+  // States are stored every this many tokens from a text's first token (and
+  // at its end). Prefill chunks end at these boundaries too (as well as at
+  // multiples of prefill_chunk_tokens), whether the cache is on or off, so a
+  // cached state is the one a cold prefill computes (the answer never
+  // depends on the cache). Keep it a multiple of prefill_chunk_tokens (the
+  // defaults are equal) to add no chunks.
+  int prefix_cache_interval = 256;
 };
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
@@ -128,6 +146,10 @@ struct ServerOptions {
   bool warm_up = true;
   SchedulerOptions scheduler;
   RequestLimits limits;
+  // Key file of the portable-state signing keys (server/state_keys.h has the
+  // format). Empty: a random per-process key, so states then continue only
+  // on this process.
+  std::string state_key_file;
 };
 
 }  // namespace lstmserve

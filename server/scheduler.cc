@@ -22,23 +22,41 @@ int ChunkEnd(int pos, int size, int chunk) {
   return std::min(size, (pos / chunk + 1) * chunk);
 }
 
+// Moves `s` out of an optional into another (empty stays empty).
+std::optional<SequenceState> Take(std::optional<SequenceState>& s) {
+  std::optional<SequenceState> out = std::move(s);
+  s.reset();
+  return out;
+}
+
 }  // namespace
 
 // A request whose prompt is being prefilled. `pos` tokens of it are in the
 // state: a generation's Sequence holds its own state (and counts its prompt
 // tokens), Score and Embed use `state`. A Score collects its log-probs chunk
-// by chunk in `result`.
+// by chunk in `result`. The state may start from a cached prefix (pos > 0
+// before the first chunk) or from a client's state (start_state).
 struct ModelScheduler::PrefillTask {
   std::variant<std::unique_ptr<Sequence>, ScoreWork, EmbedWork> work;
   SequenceState state;
   ScoreResult result;
   int pos = 0;
+  // return_state (Score, Embed): a chunk ends after this many tokens and
+  // the state there is copied to before_last.
+  int capture_at = -1;
+  std::optional<SequenceState> before_last;
+  // The text starts at its first token (no client state) and the request
+  // may use the prefix cache: states at interval multiples and at the end
+  // are collected here and stored when the prompt completes.
+  bool use_cache = false;
+  std::vector<int> checkpoint_lengths;
+  std::vector<SequenceState> checkpoint_states;
 
   const std::vector<int32_t>& tokens() const {
     return std::visit(Overloaded{[](const std::unique_ptr<Sequence>& s)
                                      -> const std::vector<int32_t>& { return s->spec().prompt; },
                                  [](const auto& w) -> const std::vector<int32_t>& {
-                                   return w.tokens;
+                                   return w.input.tokens;
                                  }},
                       work);
   }
@@ -77,6 +95,12 @@ absl::StatusOr<std::unique_ptr<ModelScheduler>> ModelScheduler::Create(
                      ") and step_join_min_active (", options.step_join_min_active,
                      ") must be >= 0"));
   }
+  if (options.prefix_cache_bytes < 0 || options.prefix_cache_interval < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("prefix_cache_bytes (", options.prefix_cache_bytes,
+                     ") must be >= 0 (0 = off) and prefix_cache_interval (",
+                     options.prefix_cache_interval, ") >= 1"));
+  }
   if (options.prefill_chunk_tokens < 0) {
     return absl::InvalidArgumentError(absl::StrCat("prefill_chunk_tokens (",
                                                    options.prefill_chunk_tokens,
@@ -106,6 +130,9 @@ ModelScheduler::ModelScheduler(std::string model_name, std::unique_ptr<Inference
       }()),
       observer_(observer != nullptr ? observer : &default_observer_),
       vocab_size_(engine_->config().vocab_size),
+      prefix_cache_(options.prefix_cache_bytes > 0
+                        ? std::make_unique<PrefixCache>(options.prefix_cache_bytes)
+                        : nullptr),
       free_slots_(options_.max_batch),
       prefill_room_(options_.max_batch) {}
 
@@ -135,17 +162,16 @@ absl::Status ModelScheduler::SubmitGeneration(std::unique_ptr<GenerationJob> job
   return Enqueue(std::move(job));
 }
 
-absl::Status ModelScheduler::SubmitScore(std::vector<int32_t> tokens, int first_scored,
-                                         ScoreDone done) {
-  if (first_scored < 1 || first_scored > static_cast<int>(tokens.size())) {
+absl::Status ModelScheduler::SubmitScore(TextInput input, int first_scored, ScoreDone done) {
+  if (first_scored < 1 || first_scored > static_cast<int>(input.tokens.size())) {
     return absl::InvalidArgumentError("SubmitScore: first_scored out of range");
   }
-  return Enqueue(ScoreWork{std::move(tokens), first_scored, std::move(done)});
+  return Enqueue(ScoreWork{std::move(input), first_scored, std::move(done)});
 }
 
-absl::Status ModelScheduler::SubmitEmbed(std::vector<int32_t> tokens, EmbedDone done) {
-  if (tokens.empty()) return absl::InvalidArgumentError("SubmitEmbed: no tokens");
-  return Enqueue(EmbedWork{std::move(tokens), std::move(done)});
+absl::Status ModelScheduler::SubmitEmbed(TextInput input, EmbedDone done) {
+  if (input.tokens.empty()) return absl::InvalidArgumentError("SubmitEmbed: no tokens");
+  return Enqueue(EmbedWork{std::move(input), std::move(done)});
 }
 
 void ModelScheduler::Wake() {
@@ -268,8 +294,38 @@ bool ModelScheduler::JoinsThroughSteps(int prompt_tokens) const {
          prompt_tokens <= options_.step_join_max_prompt;
 }
 
+void ModelScheduler::LookUpPrefix(PrefillTask* task, int max_length) {
+  if (prefix_cache_ == nullptr || !task->use_cache) return;
+  const int hit = prefix_cache_->Lookup(task->tokens(), max_length, task->mutable_state());
+  if (hit > 0) {
+    task->pos = hit;
+    // The cache fed the first `hit` prompt tokens (never the whole prompt).
+    if (Sequence* seq = task->sequence()) seq->PrefillDone(hit, nullptr, vocab_size_, absl::Now());
+  }
+  observer_->OnPrefixCacheLookup(task->size(), hit);
+}
+
+void ModelScheduler::StoreCheckpoints(PrefillTask* task) {
+  if (prefix_cache_ == nullptr || task->checkpoint_lengths.empty()) return;
+  std::vector<PrefixCache::Checkpoint> checkpoints;
+  for (size_t i = 0; i < task->checkpoint_lengths.size(); ++i) {
+    checkpoints.push_back({task->checkpoint_lengths[i], &task->checkpoint_states[i]});
+  }
+  prefix_cache_->Insert(task->tokens(), checkpoints);
+  observer_->OnPrefixCacheBytes(prefix_cache_->bytes());
+}
+
 void ModelScheduler::Admit(std::vector<Work> taken) {
   const ModelConfig& config = engine_->config();
+  // Score and Embed: from the client's state or zeros.
+  auto StartText = [&](const TextInput& input, PrefillTask* task) {
+    task->state = input.start_state
+                      ? *input.start_state
+                      : SequenceState::Zeros(config.num_layers, config.hidden_size,
+                                             config.proj_size);
+    task->use_cache = !input.start_state.has_value();
+    if (input.return_state) task->capture_at = static_cast<int>(input.tokens.size()) - 1;
+  };
   const absl::Time now = absl::Now();
   for (Work& work : taken) {
     auto task = std::make_unique<PrefillTask>();
@@ -287,7 +343,8 @@ void ModelScheduler::Admit(std::vector<Work> taken) {
                 return false;
               }
               const int prompt = static_cast<int>(job->spec.prompt.size());
-              observer_->OnAdmitted(prompt, now - job->arrival);
+              // The client's prompt tokens (a start state's last token is not one).
+              observer_->OnAdmitted(prompt - (job->spec.start_state ? 1 : 0), now - job->arrival);
               auto seq = std::make_unique<Sequence>(std::move(job), tokenizer_, observer_,
                                                     config.num_layers, config.hidden_size,
                                                     config.proj_size, now);
@@ -295,29 +352,39 @@ void ModelScheduler::Admit(std::vector<Work> taken) {
                 active_.push_back(std::move(seq));
                 return false;
               }
+              task->use_cache = seq->spec().use_prefix_cache && !seq->spec().start_state;
               task->work = std::move(seq);
+              // At least the last prompt token is fed: its row gives the first token.
+              LookUpPrefix(task.get(), prompt - 1);
               return true;
             },
             [&](ScoreWork& w) {
+              StartText(w.input, task.get());
+              const int first_scored = w.first_scored;
               task->work = std::move(w);
-              task->state =
-                  SequenceState::Zeros(config.num_layers, config.hidden_size, config.proj_size);
+              // Rows from token first_scored - 1 on are needed.
+              LookUpPrefix(task.get(), first_scored - 1);
               return true;
             },
             [&](EmbedWork& w) {
+              StartText(w.input, task.get());
+              const int size = static_cast<int>(w.input.tokens.size());
               task->work = std::move(w);
-              task->state =
-                  SequenceState::Zeros(config.num_layers, config.hidden_size, config.proj_size);
+              LookUpPrefix(task.get(), size - 1);
               return true;
             }},
         work);
-    if (runs) prefill_.push_back(std::move(task));
+    if (runs) {
+      if (task->capture_at == task->pos) task->before_last = *task->mutable_state();
+      prefill_.push_back(std::move(task));
+    }
   }
 }
 
 void ModelScheduler::PrefillChunk() {
   const int V = vocab_size_;
   const int chunk = options_.prefill_chunk_tokens;
+  const int interval = options_.prefix_cache_interval;
   // Build: the next chunk of every prompt in prefill (at most max_batch).
   const size_t n = prefill_.size();
   std::vector<PrefillItem> items(n);
@@ -330,7 +397,12 @@ void ModelScheduler::PrefillChunk() {
   for (size_t i = 0; i < n; ++i) {
     PrefillTask& task = *prefill_[i];
     const int size = task.size();
-    ends[i] = ChunkEnd(task.pos, size, chunk);
+    // Chunks also end at the cache's checkpoints (multiples of the interval
+    // from the first token), cache on or off, so a state computed after a
+    // cache hit is the one a cold prefill computes; and where return_state
+    // needs the state before the last token.
+    ends[i] = std::min(ChunkEnd(task.pos, size, chunk), ChunkEnd(task.pos, size, interval));
+    if (task.capture_at > task.pos) ends[i] = std::min(ends[i], task.capture_at);
     const int T = ends[i] - task.pos;
     items[i].tokens = absl::MakeConstSpan(task.tokens()).subspan(task.pos, T);
     items[i].state = task.mutable_state();
@@ -364,6 +436,13 @@ void ModelScheduler::PrefillChunk() {
     const int begin = task->pos;
     task->pos = ends[i];
     const bool complete = task->pos == task->size();
+    if (task->pos == task->capture_at) task->before_last = *task->mutable_state();
+    if (prefix_cache_ != nullptr && task->use_cache &&
+        (task->pos % interval == 0 || complete)) {
+      task->checkpoint_lengths.push_back(task->pos);
+      task->checkpoint_states.push_back(*task->mutable_state());
+    }
+    if (complete) StoreCheckpoints(task.get());
     std::visit(
         Overloaded{[&](std::unique_ptr<Sequence>& seq) {
                      seq->PrefillDone(ends[i] - begin, rows[i].data(), V, now);
@@ -377,16 +456,22 @@ void ModelScheduler::PrefillChunk() {
                      const int last = std::min(task->pos + 1, task->size());
                      const int T = task->pos - begin;
                      for (int j = first; j < last; ++j) {
+                       const int32_t token = w.input.tokens[j];
                        const int t = j - 1 - begin;
-                       const float lp = t < T - 1 ? rows[i][t] : rows[i][T - 1 + w.tokens[j]];
-                       task->result.token_ids.push_back(w.tokens[j]);
+                       const float lp = t < T - 1 ? rows[i][t] : rows[i][T - 1 + token];
+                       task->result.token_ids.push_back(token);
                        task->result.logprobs.push_back(lp);
                        task->result.total += lp;
                      }
-                     if (complete) w.done(std::move(task->result));
+                     if (complete) {
+                       task->result.before_last = Take(task->before_last);
+                       w.done(std::move(task->result));
+                     }
                    },
                    [&](EmbedWork& w) {
-                     if (complete) w.done(std::move(task->state));
+                     if (complete) {
+                       w.done(EmbedResult{std::move(task->state), Take(task->before_last)});
+                     }
                    }},
         task->work);
     if (!complete) still.push_back(std::move(task));

@@ -6,7 +6,11 @@
 //      or expired end here without running;
 //   2. prefills ONE CHUNK of every prompt in prefill (PrefillChunk: build
 //      the batched engine call, run it, deliver what completed) — see
-//      SchedulerOptions::prefill_chunk_tokens;
+//      SchedulerOptions::prefill_chunk_tokens; a prompt starts from the
+//      longest prefix of it in the prefix-state cache (PrefixCache: states
+//      stored every SchedulerOptions::prefix_cache_interval tokens and at
+//      each prompt's end, chunks ending at those points cache on or off),
+//      or from the client's portable state;
 //   3. ends sequences that were cancelled, passed their deadline, or
 //      finished; pauses those whose reader is behind (see
 //      SchedulerOptions::max_pending_tokens) and resumes them when it catches up;
@@ -28,6 +32,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <variant>
@@ -42,19 +47,36 @@
 #include "models/tokenizer.h"
 #include "server/generation.h"
 #include "server/options.h"
+#include "server/prefix_cache.h"
 #include "server/scheduler_observer.h"
 #include "server/sequence.h"
 
 namespace lstmserve {
 
+// A Score or Embed text after validation: the tokens fed to the model, from
+// `start_state` (a client's portable state, whose last token is then
+// tokens[0]) or from zeros. Plain value.
+struct TextInput {
+  std::vector<int32_t> tokens;  // >= 1
+  std::optional<SequenceState> start_state;
+  // Fill the result's `before_last`: the state after every token but the
+  // last (a portable state's content, server/state_codec.h).
+  bool return_state = false;
+};
+
 struct ScoreResult {
   std::vector<int32_t> token_ids;   // the scored tokens
   std::vector<float> logprobs;      // one per scored token
   double total = 0.0;
+  std::optional<SequenceState> before_last;  // with return_state
+};
+struct EmbedResult {
+  SequenceState state;                       // after every token
+  std::optional<SequenceState> before_last;  // with return_state
 };
 // Called once, on the scheduler thread; must not block.
 using ScoreDone = std::function<void(absl::StatusOr<ScoreResult>)>;
-using EmbedDone = std::function<void(absl::StatusOr<SequenceState>)>;
+using EmbedDone = std::function<void(absl::StatusOr<EmbedResult>)>;
 
 class ModelScheduler {
  public:
@@ -75,11 +97,19 @@ class ModelScheduler {
   // touching its sink and the caller ends the RPC: RESOURCE_EXHAUSTED when
   // max_queue requests already wait, UNAVAILABLE after Stop.
   absl::Status SubmitGeneration(std::unique_ptr<GenerationJob> job);
-  // Scores tokens[first_scored..] given the tokens before each (1 <=
+  // Scores input.tokens[first_scored..] given the tokens before each (1 <=
   // first_scored <= tokens.size()). OK: `done` will be called once.
-  absl::Status SubmitScore(std::vector<int32_t> tokens, int first_scored, ScoreDone done);
-  // The state after `tokens`, from zeros. OK: `done` will be called once.
-  absl::Status SubmitEmbed(std::vector<int32_t> tokens, EmbedDone done);
+  absl::Status SubmitScore(TextInput input, int first_scored, ScoreDone done);
+  // The state after input.tokens. OK: `done` will be called once.
+  absl::Status SubmitEmbed(TextInput input, EmbedDone done);
+  // The same from zeros, without a returned state.
+  absl::Status SubmitScore(std::vector<int32_t> tokens, int first_scored, ScoreDone done) {
+    return SubmitScore(TextInput{std::move(tokens), std::nullopt, false}, first_scored,
+                       std::move(done));
+  }
+  absl::Status SubmitEmbed(std::vector<int32_t> tokens, EmbedDone done) {
+    return SubmitEmbed(TextInput{std::move(tokens), std::nullopt, false}, std::move(done));
+  }
 
   // Makes the loop look at its queue and sequences now (after a
   // cancellation, or when a paused stream's reader caught up).
@@ -108,15 +138,18 @@ class ModelScheduler {
     return absl::FromUnixNanos(last_progress_ns_.load(std::memory_order_relaxed));
   }
   int max_batch() const { return options_.max_batch; }
+  // The prefix-state cache; null when SchedulerOptions::prefix_cache_bytes
+  // is 0. Thread-safe.
+  const PrefixCache* prefix_cache() const { return prefix_cache_.get(); }
 
  private:
   struct ScoreWork {
-    std::vector<int32_t> tokens;
+    TextInput input;
     int first_scored = 1;
     ScoreDone done;
   };
   struct EmbedWork {
-    std::vector<int32_t> tokens;
+    TextInput input;
     EmbedDone done;
   };
   // One queued request.
@@ -145,6 +178,11 @@ class ModelScheduler {
   // One chunk of every prompt in prefill_: builds the engine call, runs it,
   // delivers what completed (first tokens, Score and Embed results).
   void PrefillChunk();
+  // Starts `task` (not yet run) from the longest prefix of at most
+  // `max_length` of its tokens in the prefix cache, and counts the lookup.
+  void LookUpPrefix(PrefillTask* task, int max_length);
+  // Stores a completed task's checkpoints in the prefix cache.
+  void StoreCheckpoints(PrefillTask* task);
   void Sweep(absl::Time now);
   void Step();
   // Slots held (generating and prefilling generations) and requests in work.
@@ -162,6 +200,7 @@ class ModelScheduler {
   SchedulerObserver* const observer_;
   SchedulerObserver default_observer_;
   const int vocab_size_;
+  const std::unique_ptr<PrefixCache> prefix_cache_;  // null: off
 
   mutable absl::Mutex mu_;
   std::deque<Work> queue_ ABSL_GUARDED_BY(mu_);

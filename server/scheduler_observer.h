@@ -8,6 +8,8 @@
 #ifndef LSTMSERVE_SERVER_SCHEDULER_OBSERVER_H_
 #define LSTMSERVE_SERVER_SCHEDULER_OBSERVER_H_
 
+#include <cstdint>
+
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "lstmserve/v1/lstmserve.pb.h"
@@ -29,6 +31,11 @@ class SchedulerObserver {
   // idle loop still iterates (at least every 100 ms), so a stalled engine
   // shows as iterations that stop.
   virtual void OnLoad(int /*queued*/, int /*active*/) {}
+  // The prefix-state cache (server/prefix_cache.h) was asked for a request
+  // of `query_tokens` tokens and spared `hit_tokens` of them.
+  virtual void OnPrefixCacheLookup(int /*query_tokens*/, int /*hit_tokens*/) {}
+  // The cache holds `bytes` bytes now (after a store or eviction).
+  virtual void OnPrefixCacheBytes(int64_t /*bytes*/) {}
 
   // Per-generation events (the server's warm-up generation included).
   // A generation left the queue and joined the batch after `queue_wait`.

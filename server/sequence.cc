@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "server/state_codec.h"
+
 namespace lstmserve {
 namespace {
 
@@ -21,7 +23,9 @@ void FillLast(const GenerationJob& job, v1::FinishReason reason, int generated,
   last->set_finish_reason(reason);
   last->set_seed(job.spec.sampling.seed);
   v1::Usage* usage = last->mutable_usage();
-  usage->set_prompt_tokens(static_cast<int32_t>(job.spec.prompt.size()));
+  // The client's prompt: a start state's last token is not part of it.
+  usage->set_prompt_tokens(static_cast<int32_t>(job.spec.prompt.size()) -
+                           (job.spec.start_state ? 1 : 0));
   usage->set_generated_tokens(generated);
   if (first_token) SetDuration(*first_token - job.arrival, usage->mutable_time_to_first_token());
   SetDuration(now - job.arrival, usage->mutable_total_time());
@@ -44,7 +48,8 @@ Sequence::Sequence(std::unique_ptr<GenerationJob> job, const Tokenizer* tokenize
     : job_(std::move(job)),
       tokenizer_(tokenizer),
       observer_(observer),
-      state_(SequenceState::Zeros(num_layers, hidden_size, proj_size)),
+      state_(job_->spec.start_state ? *job_->spec.start_state
+                                    : SequenceState::Zeros(num_layers, hidden_size, proj_size)),
       sampler_(job_->spec.sampling),
       text_(tokenizer->NewDecoder()),
       stop_(job_->spec.stops),
@@ -133,6 +138,17 @@ void Sequence::Finish(v1::FinishReason reason, const absl::Status& status, absl:
   if (finished_) return;
   finished_ = true;
   FillLast(*job_, reason, generated_, first_token_, admitted_, now, &last);
+  // The state after everything consumed: the prompt and every generated
+  // token, the last one (which state_ has not been fed) included. Also when
+  // a stop string ended the generation: then the tokens that made the stop
+  // string (and any text after it in the last token) are part of the text
+  // the state continues, although the response's text omits them.
+  if (job_->return_state != nullptr && status.ok() && generated_ > 0 &&
+      (reason == v1::FINISH_REASON_LENGTH || reason == v1::FINISH_REASON_STOP)) {
+    last.set_state(job_->return_state->Encode(
+        {job_->spec.tokens_before + static_cast<int64_t>(job_->spec.prompt.size()) + generated_,
+         last_token_, state_}));
+  }
   observer_->OnFinished(reason, status.code(), generated_);
   job_->sink->Close(std::move(last), status);
 }

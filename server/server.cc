@@ -79,6 +79,13 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
   if (!options.security.auth_token_file.empty()) {
     ASSIGN_OR_RETURN(s->auth_, BearerTokenAuth::Load(options.security.auth_token_file));
   }
+  if (options.state_key_file.empty()) {
+    ASSIGN_OR_RETURN(StateKeyRing keys, StateKeyRing::Random());
+    s->state_keys_ = std::make_unique<StateKeyRing>(std::move(keys));
+  } else {
+    ASSIGN_OR_RETURN(StateKeyRing keys, StateKeyRing::FromFile(options.state_key_file));
+    s->state_keys_ = std::make_unique<StateKeyRing>(std::move(keys));
+  }
   RETURN_IF_ERROR(s->StartTelemetry());
   ServerMetrics* metrics = s->metrics_.get();
   const int max_queue = options.scheduler.max_queue;
@@ -89,7 +96,8 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
     };
   }
   ASSIGN_OR_RETURN(s->registry_,
-                   ModelRegistry::Create(std::move(engines), options.scheduler, observer_for));
+                   ModelRegistry::Create(std::move(engines), options.scheduler, observer_for,
+                                         s->state_keys_.get()));
   s->service_ = std::make_unique<LanguageModelService>(
       s->registry_.get(), options.limits,
       s->request_observers_.empty() ? nullptr : &s->request_observers_, s->auth_.get());
@@ -169,6 +177,7 @@ absl::Status LanguageModelServer::WarmUp() {
     job->spec.request_id = "warm-up";
     job->spec.prompt = {0};
     job->spec.max_tokens = 4;
+    job->spec.use_prefix_cache = false;  // metrics count clients' requests only
     job->spec.sampling.temperature = 0.0f;
     job->sink = &sink;
     RETURN_IF_ERROR(model->scheduler->SubmitGeneration(std::move(job)));

@@ -39,6 +39,7 @@
 #include "server/request_log.h"
 #include "server/options.h"
 #include "server/service.h"
+#include "server/state_keys.h"
 
 namespace lstmserve {
 
@@ -56,6 +57,9 @@ class LanguageModelServer {
   int port() const { return port_; }
   // The bound metrics port; 0 when metrics are off.
   int metrics_port() const { return metrics_port_; }
+  // The keys of portable states: from options.state_key_file, or one random
+  // per-process key when it is empty.
+  const StateKeyRing& state_keys() const { return *state_keys_; }
 
   // Graceful shutdown: health NOT_SERVING at once. With a connection age
   // (options.network.max_connection_age) the listener closes first and the
@@ -89,6 +93,7 @@ class LanguageModelServer {
   RequestObservers request_observers_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<BearerTokenAuth> auth_;  // null: no token needed
+  std::unique_ptr<StateKeyRing> state_keys_;  // outlives registry_
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<LanguageModelService> service_;
   std::unique_ptr<grpc::Server> server_;

@@ -45,6 +45,27 @@ absl::StatusOr<std::string> ClientRequestId(const grpc::CallbackServerContext& c
   return std::string(it->second.data(), it->second.size());
 }
 
+// A Score or Embed text, continuing a client's state when it sent one.
+struct ContinuedInput {
+  TextInput input;
+  int64_t tokens_before = 0;  // text tokens the state covers before input.tokens[0]
+};
+absl::StatusOr<ContinuedInput> ContinuedText(const ModelStateCodec& codec,
+                                             const std::string& state, bool return_state,
+                                             std::vector<int32_t> tokens) {
+  ContinuedInput out;
+  out.input.return_state = return_state;
+  if (!state.empty()) {
+    auto decoded = codec.Decode(state);
+    if (!decoded.ok()) return decoded.status();
+    tokens.insert(tokens.begin(), decoded->last_token);
+    out.input.start_state = std::move(decoded->state);
+    out.tokens_before = decoded->tokens - 1;
+  }
+  out.input.tokens = std::move(tokens);
+  return out;
+}
+
 }  // namespace
 
 LanguageModelService::LanguageModelService(ModelRegistry* registry, const RequestLimits& limits,
@@ -113,7 +134,19 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* LanguageModelService::Generate(
     reactor->Reject(spec.status());
     return reactor;
   }
+  const ModelStateCodec* codec = (*model)->state_codec.get();
+  if (!request->state().empty()) {
+    auto state = codec->Decode(request->state());
+    if (!state.ok()) {
+      reactor->Reject(state.status());
+      return reactor;
+    }
+    spec->prompt.insert(spec->prompt.begin(), state->last_token);
+    spec->start_state = std::move(state->state);
+    spec->tokens_before = state->tokens - 1;
+  }
   auto job = std::make_unique<GenerationJob>();
+  job->return_state = request->return_state() ? codec : nullptr;
   job->spec = *std::move(spec);
   job->spec.request_id = request_id;
   job->sink = reactor;
@@ -141,12 +174,32 @@ grpc::ServerUnaryReactor* LanguageModelService::Score(grpc::CallbackServerContex
     FinishUnary(reactor, record, input.status());
     return reactor;
   }
+  record.prompt_tokens = static_cast<int>(input->tokens.size());
+  const ModelStateCodec* codec = (*model)->state_codec.get();
+  auto text = ContinuedText(*codec, request->state(), request->return_state(),
+                            std::move(input->tokens));
+  if (!text.ok()) {
+    FinishUnary(reactor, record, text.status());
+    return reactor;
+  }
+  // A state's last token comes first: then the text's first token is scored
+  // too (conditioned on the state), and the context stays unscored.
+  const int first_scored = text->input.start_state.has_value()
+                               ? 1 + input->context_tokens
+                               : input->first_scored;
   response->set_request_id(RequestId(*client_id));
   record.request_id = response->request_id();
-  record.prompt_tokens = static_cast<int>(input->tokens.size());
+  const int64_t tokens_before = text->tokens_before;
+  const int32_t last_token = text->input.tokens.back();
+  const int total = static_cast<int>(text->input.tokens.size());
   absl::Status submitted = (*model)->scheduler->SubmitScore(
-      std::move(input->tokens), input->first_scored,
-      [this, reactor, response, record](absl::StatusOr<ScoreResult> result) mutable {
+      std::move(text->input), first_scored,
+      [this, reactor, response, record, codec, tokens_before, last_token,
+       total](absl::StatusOr<ScoreResult> result) mutable {
+        if (result.ok() && result->before_last.has_value()) {
+          response->set_state(codec->Encode(
+              {tokens_before + total, last_token, *std::move(result->before_last)}));
+        }
         if (result.ok()) {
           response->mutable_token_ids()->Add(result->token_ids.begin(), result->token_ids.end());
           response->mutable_token_logprobs()->Add(result->logprobs.begin(),
@@ -178,14 +231,32 @@ grpc::ServerUnaryReactor* LanguageModelService::Embed(grpc::CallbackServerContex
     FinishUnary(reactor, record, tokens.status());
     return reactor;
   }
-  response->set_request_id(RequestId(*client_id));
+  const ModelStateCodec* codec = (*model)->state_codec.get();
   response->set_tokens(static_cast<int32_t>(tokens->size()));
-  record.request_id = response->request_id();
   record.prompt_tokens = static_cast<int>(tokens->size());
+  auto text =
+      ContinuedText(*codec, request->state(), request->return_state(), *std::move(tokens));
+  if (!text.ok()) {
+    FinishUnary(reactor, record, text.status());
+    return reactor;
+  }
+  response->set_request_id(RequestId(*client_id));
+  record.request_id = response->request_id();
   const bool all_layers = request->include_all_layers();
+  const int64_t tokens_before = text->tokens_before;
+  const int32_t last_token = text->input.tokens.back();
+  const int total = static_cast<int>(text->input.tokens.size());
   absl::Status submitted = (*model)->scheduler->SubmitEmbed(
-      *std::move(tokens),
-      [this, reactor, response, all_layers, record](absl::StatusOr<SequenceState> state) mutable {
+      std::move(text->input),
+      [this, reactor, response, all_layers, record, codec, tokens_before, last_token,
+       total](absl::StatusOr<EmbedResult> result) mutable {
+        if (result.ok() && result->before_last.has_value()) {
+          response->set_state(codec->Encode(
+              {tokens_before + total, last_token, *std::move(result->before_last)}));
+        }
+        absl::StatusOr<SequenceState> state =
+            result.ok() ? absl::StatusOr<SequenceState>(std::move(result->state))
+                        : absl::StatusOr<SequenceState>(result.status());
         if (state.ok() && !state->layers.empty()) {
           const std::vector<float>& top = state->layers.back().h;
           response->mutable_embedding()->Add(top.begin(), top.end());

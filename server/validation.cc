@@ -100,8 +100,10 @@ absl::StatusOr<GenerationSpec> ValidateGenerateRequest(const v1::GenerateRequest
   }
   spec.top_logprobs = request.logprobs();
   spec.return_tokens = request.return_tokens() || request.logprobs() > 0;
-  ASSIGN_OR_RETURN(spec.prompt,
-                   EncodeText(request.prompt(), "prompt", tokenizer, limits.max_prompt_tokens));
+  if (!request.prompt().empty() || request.state().empty()) {
+    ASSIGN_OR_RETURN(spec.prompt,
+                     EncodeText(request.prompt(), "prompt", tokenizer, limits.max_prompt_tokens));
+  }
   spec.request_id = request.request_id();
   return spec;
 }
@@ -123,6 +125,7 @@ absl::StatusOr<ScoreInput> ValidateScoreRequest(const v1::ScoreRequest& request,
                        limits.max_prompt_tokens));
     }
     input.first_scored = static_cast<int>(input.tokens.size());
+    input.context_tokens = input.first_scored;
   }
   input.tokens.insert(input.tokens.end(), text.begin(), text.end());
   return input;

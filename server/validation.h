@@ -23,7 +23,9 @@ namespace lstmserve {
 inline constexpr size_t kMaxRequestIdBytes = 256;
 
 // `random_seed` is used when the request has no seed. The request id is
-// copied as is (the service assigns one when empty).
+// copied as is (the service assigns one when empty). The prompt may be empty
+// (spec.prompt then is) only when the request carries a `state`, which the
+// service decodes (server/state_codec.h).
 absl::StatusOr<GenerationSpec> ValidateGenerateRequest(const v1::GenerateRequest& request,
                                                        const Tokenizer& tokenizer,
                                                        const RequestLimits& limits,
@@ -34,6 +36,7 @@ absl::StatusOr<GenerationSpec> ValidateGenerateRequest(const v1::GenerateRequest
 struct ScoreInput {
   std::vector<int32_t> tokens;
   int first_scored = 1;
+  int context_tokens = 0;
 };
 absl::StatusOr<ScoreInput> ValidateScoreRequest(const v1::ScoreRequest& request,
                                                 const Tokenizer& tokenizer,

@@ -117,6 +117,8 @@ class FixtureTest(unittest.TestCase):
                 rc, out, err = run_export(args + ["--out", d + "/p"], cwd=os.path.join(FIX, name))
                 self.assertEqual(rc, 0, err)
                 self.assertIn(f"read with torch.load: {how}", out)
+                if how == "unpickled":
+                    self.assertIn("the module's own forward agrees with its submodules", out)
 
     def test_help_warns_that_unpickling_runs_code(self):
         out = io.StringIO()
@@ -187,6 +189,24 @@ class TorchRefusalTest(unittest.TestCase):
 
     def test_not_a_model(self):
         self.refuse([1, 2], r"a list .* is none of")
+
+    def test_module_whose_forward_does_more(self):
+        class Scaled(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = _sd()
+                self.embedding, self.lstm, self.head = (self.inner.embedding, self.inner.lstm,
+                                                        self.inner.head)
+
+            def forward(self, ids):
+                y, _ = self.lstm(self.embedding(ids) * 2.0)
+                return self.head(y)
+        m = Scaled()
+        del m.inner  # its parameters are the same objects as the three attributes
+        model, _ = torch_source.from_object(m, None, "src")
+        with self.assertRaisesRegex(ImportFailure, r"the module's own forward differs from "
+                                    r"embedding -> LSTM -> head by up to"):
+            model.reference([1, 2, 3])
 
     def test_pickled_module_without_code_dir(self):
         import subprocess  # a fresh interpreter: this one has imported the class already

@@ -193,26 +193,85 @@ class Package:
         t = {k: v.astype(np.float64) for k, v in tensors.items()}
         return cls(cfg, t, tokenizer)
 
-    def log_probs(self, ids):
-        """[T, V] float64: log-softmax of the head after each token of `ids` (zero start state)."""
+    def zero_state(self):
+        H, L = self.config["hidden_size"], self.config["num_layers"]
+        P = self.config.get("proj_size") or 0
+        return [np.zeros(P or H) for _ in range(L)], [np.zeros(H) for _ in range(L)]
+
+    def step(self, x, state):
+        """Feeds token `x` to `state` ((h, c) lists, updated in place); returns [V] log-probs."""
         cfg, t = self.config, self.t
         H, L = cfg["hidden_size"], cfg["num_layers"]
         P = cfg.get("proj_size") or 0
-        h = [np.zeros(P or H) for _ in range(L)]
-        c = [np.zeros(H) for _ in range(L)]
-        out = []
-        for x in ids:
-            inp = t["embedding.weight"][x]
-            for k in range(L):
-                # [4H] gates in PyTorch's order i, f, g, o
-                g = (t[f"lstm.weight_ih_l{k}"] @ inp + t[f"lstm.bias_ih_l{k}"]
-                     + t[f"lstm.weight_hh_l{k}"] @ h[k] + t[f"lstm.bias_hh_l{k}"])
-                i, f, gg, o = g[:H], g[H:2 * H], g[2 * H:3 * H], g[3 * H:]
-                c[k] = _sigmoid(f) * c[k] + _sigmoid(i) * np.tanh(gg)
-                hk = _sigmoid(o) * np.tanh(c[k])
-                h[k] = t[f"lstm.weight_hr_l{k}"] @ hk if P else hk  # [P] or [H]
-                inp = h[k]
-            z = t["head.weight"] @ inp + t["head.bias"]
-            m = z.max()
-            out.append(z - m - np.log(np.exp(z - m).sum()))
+        h, c = state
+        inp = t["embedding.weight"][x]
+        for k in range(L):
+            # [4H] gates in PyTorch's order i, f, g, o
+            g = (t[f"lstm.weight_ih_l{k}"] @ inp + t[f"lstm.bias_ih_l{k}"]
+                 + t[f"lstm.weight_hh_l{k}"] @ h[k] + t[f"lstm.bias_hh_l{k}"])
+            i, f, gg, o = g[:H], g[H:2 * H], g[2 * H:3 * H], g[3 * H:]
+            c[k] = _sigmoid(f) * c[k] + _sigmoid(i) * np.tanh(gg)
+            hk = _sigmoid(o) * np.tanh(c[k])
+            h[k] = t[f"lstm.weight_hr_l{k}"] @ hk if P else hk  # [P] or [H]
+            inp = h[k]
+        z = t["head.weight"] @ inp + t["head.bias"]  # [V]
+        m = z.max()
+        return z - m - np.log(np.exp(z - m).sum())
+
+    def log_probs(self, ids):
+        """[T, V] float64: log-softmax of the head after each token of `ids` (zero start state)."""
+        state = self.zero_state()
+        out = [self.step(x, state) for x in ids]
         return np.array(out).reshape(len(ids), -1)
+
+    def sample(self, prompt, n, temperature=0.8, seed=7):
+        """`prompt` continued by `n` sampled tokens (text)."""
+        rng = np.random.RandomState(seed)
+        ids = self.tokenizer.encode(prompt)
+        state = self.zero_state()
+        for x in ids:
+            lp = self.step(x, state)
+        out = []
+        for _ in range(n):
+            p = np.exp((lp - lp.max()) / temperature)
+            x = int(rng.choice(len(p), p=p / p.sum()))
+            out.append(x)
+            lp = self.step(x, state)
+        return prompt + self.tokenizer.decode(out)
+
+
+def evaluate_text(pkg, text):
+    """(nats/token, nats/char) of `text` read as one stream from the zero state: the first
+    token is predicted from nothing, so it is left out of both counts."""
+    ids = pkg.tokenizer.encode(text)
+    state, total = pkg.zero_state(), 0.0
+    lp = pkg.step(ids[0], state)
+    for x in ids[1:]:
+        total += -lp[x]
+        lp = pkg.step(x, state)
+    chars = len(text) - len(pkg.tokenizer.decode(ids[:1]))
+    return total / (len(ids) - 1), total / chars
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description="Samples from a package with the numpy reference, "
+                                 "or (--eval FILE) measures its loss on the last "
+                                 "--last-fraction of FILE (the held-out split of train.py).")
+    ap.add_argument("package")
+    ap.add_argument("--eval", help="UTF-8 text file to measure the loss on")
+    ap.add_argument("--last-fraction", type=float, default=0.1)
+    ap.add_argument("--prompt", default="ROMEO:\n")
+    ap.add_argument("--tokens", type=int, default=100)
+    ap.add_argument("--temperature", type=float, default=0.8)
+    ap.add_argument("--seed", type=int, default=7)
+    a = ap.parse_args()
+    if a.eval:
+        with open(a.eval, encoding="utf-8") as f:
+            full = f.read()
+        held = full[len(full) - int(len(full) * a.last_fraction):]
+        per_token, per_char = evaluate_text(Package.load(a.package), held)
+        print(f"{a.eval}: last {len(held):,} characters: {per_token:.4f} nats/token, "
+              f"{per_char:.4f} nats/char")
+    else:
+        print(Package.load(a.package).sample(a.prompt, a.tokens, a.temperature, a.seed))

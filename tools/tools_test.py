@@ -61,5 +61,28 @@ class ExportTest(unittest.TestCase):
                 export_module(m, ["a", "bc"], d, "bad")
 
 
+class TrainStepBudgetTest(unittest.TestCase):
+    def test_max_steps_curve_and_val_chars(self):
+        import train
+        with tempfile.TemporaryDirectory() as d:
+            text = os.path.join(d, "t.txt")
+            with open(text, "w", encoding="utf-8") as f:
+                f.write("the quick brown fox jumps over the lazy dog. " * 200)
+            curve = os.path.join(d, "curve.json")
+            train.main(["--text", text, "--out", d, "--embedding-dim", "4", "--hidden-size",
+                        "8", "--num-layers", "2", "--seq-len", "8", "--batch-size", "4",
+                        "--max-steps", "5", "--eval-every", "2", "--eval-chars", "64",
+                        "--val-chars", "100", "--threads", "1", "--curve-json", curve])
+            with open(curve) as f:
+                c = json.load(f)
+            self.assertEqual(c["steps"], 5)
+            self.assertEqual([p["step"] for p in c["curve"]], [2, 4])
+            self.assertEqual(c["curve"][1]["chars"], 4 * 8 * 4)
+            self.assertEqual(len(c["history"]), 1)
+            self.assertEqual(c["val_loss"], c["best_val_loss"])
+            ck = torch.load(os.path.join(d, "best.pt"))
+            self.assertEqual(ck["args"]["max_steps"], 5)
+
+
 if __name__ == "__main__":
     unittest.main()

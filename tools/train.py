@@ -52,6 +52,20 @@ def parse_args(argv=None):
     p.add_argument("--sentencepiece", default=None,
                    help="SentencePiece model file: train on its piece ids instead of characters")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--max-steps", type=int, default=0,
+                   help="stop after this many optimizer steps; the cosine schedule then spans "
+                        "these steps instead of --epochs (0 = train --epochs epochs)")
+    p.add_argument("--eval-every", type=int, default=0,
+                   help="every this many steps, evaluate on the first --eval-chars held-out "
+                        "chars and add a point to the curve (0 = only after each epoch)")
+    p.add_argument("--eval-chars", type=int, default=16384,
+                   help="held-out chars used by the --eval-every points (default 16384)")
+    p.add_argument("--val-chars", type=int, default=0,
+                   help="validate on only the first this many held-out chars (pieces with "
+                        "--sentencepiece; 0 = all)")
+    p.add_argument("--curve-json", default="",
+                   help="write the training curve (steps, train/validation loss, seconds) and "
+                        "the final full validation loss to this JSON file")
     return p.parse_args(argv)
 
 
@@ -135,8 +149,11 @@ def main(argv=None):
     else:
         (vocab, train_ids, val_ids, _), chars_per_id, sp_proto = (
             load_text(args.text, args.val_fraction), None, None)
+    corpus_units = len(train_ids) + len(val_ids)
+    if args.val_chars:
+        val_ids = val_ids[: args.val_chars]
     unit = "pieces" if sp_proto else "chars"
-    print(f"corpus {args.text}: {len(train_ids) + len(val_ids):,} {unit}, vocab {len(vocab)}, "
+    print(f"corpus {args.text}: {corpus_units:,} {unit}, vocab {len(vocab)}, "
           f"train {len(train_ids):,}, validation {len(val_ids):,}", flush=True)
 
     model = LstmLM(len(vocab), args.embedding_dim, args.hidden_size, args.num_layers,
@@ -161,12 +178,21 @@ def main(argv=None):
     data = streams(train_ids, args.batch_size)
     steps_per_epoch = (data.size(0) - 1) // args.seq_len
     total_steps = steps_per_epoch * args.epochs
-    for epoch in range(start_epoch, args.epochs):
+    epochs = args.epochs
+    if args.max_steps:
+        if args.resume:
+            sys.exit("--max-steps does not combine with --resume")
+        total_steps = args.max_steps
+        epochs = math.ceil(args.max_steps / steps_per_epoch)
+    curve, done = [], 0
+    for epoch in range(start_epoch, epochs):
         t0, state, run_loss = time.time(), None, 0.0
         # A random shift per epoch so chunk boundaries move.
         shift = int(torch.randint(0, args.seq_len, (1,)))
         for step in range(steps_per_epoch):
             g = epoch * steps_per_epoch + step
+            if args.max_steps and g >= args.max_steps:
+                break
             lr = args.lr_final + 0.5 * (args.lr - args.lr_final) * (
                 1 + math.cos(math.pi * g / total_steps))
             for group in opt.param_groups:
@@ -185,10 +211,19 @@ def main(argv=None):
             nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             opt.step()
             run_loss = loss.item() if step == 0 else 0.98 * run_loss + 0.02 * loss.item()
+            done = g + 1
+            if args.eval_every and done % args.eval_every == 0:
+                el = train_seconds + time.time() - t0
+                t_eval = time.time()
+                v, _ = evaluate(model, val_ids[: args.eval_chars])
+                t0 += time.time() - t_eval  # evaluation is not training time
+                curve.append({"step": done, "chars": done * args.seq_len * args.batch_size,
+                              "train_loss": round(run_loss, 4), "val_loss_subset": round(v, 4),
+                              "seconds": round(el, 1)})
             if step % 20 == 0 or step == steps_per_epoch - 1:
                 el = time.time() - t0
                 rate = (step + 1) * args.seq_len * args.batch_size / max(el, 1e-9)
-                sys.stderr.write(f"\repoch {epoch + 1}/{args.epochs} step {step + 1}/"
+                sys.stderr.write(f"\repoch {epoch + 1}/{epochs} step {step + 1}/"
                                  f"{steps_per_epoch} loss {run_loss:.3f} lr {lr:.2e} "
                                  f"{rate:,.0f} chars/s ")
                 sys.stderr.flush()
@@ -207,7 +242,7 @@ def main(argv=None):
                   f"({epoch_seconds:.0f} s)", flush=True)
         meta = {"vocab": vocab, "args": vars(args), "epoch": epoch + 1, "history": history,
                 "train_seconds": train_seconds, "corpus": os.path.basename(args.text),
-                "corpus_chars": len(train_ids) + len(val_ids)}
+                "corpus_chars": corpus_units}
         if sp_proto is not None:
             # Stored as a uint8 tensor so that torch.load(weights_only=True) reads it.
             meta["tokenizer"] = "sentencepiece"
@@ -222,9 +257,18 @@ def main(argv=None):
                        os.path.join(args.out, "best.pt"))
         torch.save({**meta, "model": model.state_dict(), "optimizer": opt.state_dict(),
                     "best_val": best_val, "rng": torch.get_rng_state()}, ckpt_path)
+        if args.max_steps and done >= args.max_steps:
+            break
         if args.max_minutes and train_seconds > args.max_minutes * 60:
             print(f"stopping: --max-minutes {args.max_minutes} reached", flush=True)
             break
+    if args.curve_json:
+        with open(args.curve_json, "w") as f:
+            json.dump({"args": vars(args), "parameters": params, "steps": done,
+                       "train_seconds": round(train_seconds, 1),
+                       "val_loss": history[-1]["val_loss"] if history else None,
+                       "best_val_loss": round(best_val, 4), "curve": curve,
+                       "history": history}, f, indent=1)
     print(json.dumps({"best_val_loss": round(best_val, 4), "train_seconds": round(train_seconds)}))
 
 

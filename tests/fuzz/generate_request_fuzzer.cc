@@ -44,7 +44,12 @@ void CheckGenerate(const v1::GenerateRequest& request, const Tokenizer& tokenize
     CheckRejected(spec.status());
     return;
   }
-  CheckIds(spec->prompt, tokenizer, limits.max_prompt_tokens);
+  if (request.prompt().empty()) {
+    // Allowed only with a state to continue (decoded later by the service).
+    FUZZ_CHECK(!request.state().empty() && spec->prompt.empty());
+  } else {
+    CheckIds(spec->prompt, tokenizer, limits.max_prompt_tokens);
+  }
   FUZZ_CHECK(tokenizer.Decode(spec->prompt) == request.prompt());
   FUZZ_CHECK(spec->max_tokens >= 1 && spec->max_tokens <= limits.max_tokens_limit);
   FUZZ_CHECK(std::isfinite(spec->sampling.temperature) && spec->sampling.temperature >= 0.0f);

@@ -163,6 +163,7 @@ SchedulerOptions Options(int max_batch = 8) {
   SchedulerOptions o;
   o.max_batch = max_batch;
   o.step_join_max_prompt = 0;  // every prompt is prefilled unless a test says so
+  o.prefix_cache_bytes = 0;    // the exact prefill calls (prefix_cache_server_test: the cache)
   return o;
 }
 
@@ -472,7 +473,7 @@ TEST_F(SchedulerTest, PrefillFailureFailsItsRequestsOnly) {
   Submit(&fresh, "abc", 5);
   Result<ScoreResult> score;
   ASSERT_TRUE(scheduler_->SubmitScore(Ids("abcd"), 1, score.Callback()).ok());
-  Result<SequenceState> embed;
+  Result<EmbedResult> embed;
   ASSERT_TRUE(scheduler_->SubmitEmbed(Ids("abcd"), embed.Callback()).ok());
   controls_->WedgeSteps(false);
   fresh.AwaitClosed();
@@ -617,12 +618,12 @@ TEST_F(SchedulerTest, EmbedReturnsTheStateAfterEveryToken) {
   SchedulerOptions o = Options();
   o.prefill_chunk_tokens = 4;
   Start(o);
-  Result<SequenceState> embed;
+  Result<EmbedResult> embed;
   ASSERT_TRUE(scheduler_->SubmitEmbed(Ids("abcdefghij"), embed.Callback()).ok());
   embed.done.WaitForNotification();
   ASSERT_TRUE(embed.value.ok());
-  EXPECT_EQ(embed.value->layers[0].h[0], 10.0f);  // tokens consumed
-  EXPECT_EQ(embed.value->layers[0].h[1], 9.0f);   // the last one, 'j'
+  EXPECT_EQ(embed.value->state.layers[0].h[0], 10.0f);  // tokens consumed
+  EXPECT_EQ(embed.value->state.layers[0].h[1], 9.0f);   // the last one, 'j'
 }
 
 TEST_F(SchedulerTest, ShortPromptJoinsABusyBatchThroughSteps) {

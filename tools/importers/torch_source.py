@@ -204,8 +204,42 @@ def _reference(sd, names, module, model):
         z = head(y.to(head.weight.dtype)).float().reshape(len(ids), -1)
         for m, w in zip((emb, lstm, head), was):
             m.train(w)
-        return torch.log_softmax(z.double(), dim=-1).numpy()
+        out = torch.log_softmax(z.double(), dim=-1).numpy()
+        if module is not None:
+            _compare_with_module_forward(module, x, out, model)
+        return out
     return run
+
+
+@torch.no_grad()
+def _compare_with_module_forward(module, x, composed, model):
+    """Runs the module's own forward (word_language_model's (input, hidden) or (input)) and
+    fails when it computes something other than embedding -> LSTM -> head (an extra scale, a
+    residual...). A forward that cannot be called this way is noted and skipped."""
+    was = module.training
+    module.eval()
+    try:
+        args = (x, module.init_hidden(1)) if hasattr(module, "init_hidden") else (x,)
+        y = module(*args)
+    except Exception as e:  # noqa: BLE001 (any user code)
+        model.notes.append(f"the module's own forward was not called ({type(e).__name__}: "
+                           f"{e}); checked against its submodules only")
+        return
+    finally:
+        module.train(was)
+    y = y[0] if isinstance(y, (tuple, list)) else y
+    if not isinstance(y, torch.Tensor) or y.numel() != composed.size:
+        model.notes.append("the module's forward returned something other than [T, V] "
+                           "scores; checked against its submodules only")
+        return
+    y = y.double().reshape(composed.shape)
+    lp = torch.log_softmax(y, dim=-1).numpy()
+    diff = float(abs(lp - composed).max())
+    if diff > 1e-4:
+        raise ImportFailure(f"the module's own forward differs from embedding -> LSTM -> head "
+                            f"by up to {diff:.3g} in log-prob: it computes something the "
+                            f"package format cannot express")
+    model.notes.append(f"the module's own forward agrees with its submodules ({diff:.1e})")
 
 
 def from_object(obj, names=None, source="checkpoint"):
