@@ -29,7 +29,7 @@
 #include "bench/bare_lstm.h"
 #include "models/engine_factory.h"
 #include "models/model_package.h"
-#include "models/random_package.h"
+#include "testing/random_package.h"
 #include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, shapes, "demo,char3x512,word2x650,big4x1024", "shapes to run");

@@ -59,7 +59,8 @@ for p in ${precisions//,/ }; do
     j="$("$build/client/lstmbench" --server "127.0.0.1:$server_port" --model "$name" \
       --concurrency "$n" --channels 8 --max_tokens "$max_tokens" --duration "$point" --json)"
     echo "{\"precision\": \"$p\", \"streams\": $n, \"repeat\": $r, \"result\": $j}" >>"$points"
-    echo "$p $n streams: $(sed -n 's/.*"tokens_per_second": \([0-9.]*\).*/\1/p' <<<"$j") tokens/s" >&2
+    tps="$(sed -n 's/.*"tokens_per_second": \([0-9.]*\).*/\1/p' <<<"$j")"
+    echo "$p $n streams: $tps tokens/s" >&2
   done
   stop_server
 done

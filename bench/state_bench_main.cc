@@ -26,8 +26,8 @@
 #include "absl/strings/str_format.h"
 #include "client/client.h"
 #include "models/engine_factory.h"
-#include "models/random_package.h"
 #include "server/server.h"
+#include "testing/random_package.h"
 
 ABSL_FLAG(std::string, engine, "onednn", "Engine: onednn or reference.");
 ABSL_FLAG(int, vocab, 65, "Vocabulary size (char model).");

@@ -28,7 +28,7 @@ echo "== engine_bench (engine alone, f32)"
   --min_time=1
 for streams in 1 64; do
   echo "== serving_bench --streams $streams (engine alone vs in-process server)"
-  "$build/server/serving_bench" --word --vocab 10000 --embedding 650 --hidden 650 --layers 2 \
+  "$build/bench/serving_bench" --word --vocab 10000 --embedding 650 --hidden 650 --layers 2 \
     --streams "$streams" --max_tokens "$max_tokens" --prompt_tokens 16 --duration "$duration"
 done
 

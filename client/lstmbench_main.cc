@@ -3,8 +3,12 @@
 //   its last one ends.   lstmbench --model m --concurrency 64 --duration 20s
 //   Open loop: --rate R requests per second, whatever the latency.
 //                         lstmbench --model m --rate 20 --duration 20s
-// Reports requests/s, generated tokens/s and p50/p90/p99 of time to first
-// token, inter-token latency and request latency; --json for machines.
+// Reports requests/s, generated tokens/s and p50/p90/p99 (inter-token also
+// p99.9) of time to first token, inter-token latency and request latency,
+// and the longest gap between two messages of a stream; --json for machines.
+// --score_chars N adds a Score request of N characters every
+// --score_interval (a long prompt arriving while the streams run), and
+// reports its latency.
 // --requests_out FILE writes one line per request (start, end, status,
 // messages received, request ID) so a test can tell which requests failed
 // when; every request carries a unique `x-request-id` (--request_id_prefix
@@ -41,6 +45,9 @@ ABSL_FLAG(bool, json, false, "Print one JSON object instead of a table.");
 ABSL_FLAG(std::string, requests_out, "", "Write one tab-separated line per request to this "
           "file: start and end (Unix seconds), status code, messages received, tokens, "
           "status message, request ID.");
+ABSL_FLAG(int, score_chars, 0, "If > 0: also send a Score request of this many characters "
+          "every --score_interval while the streams run (one at a time).");
+ABSL_FLAG(absl::Duration, score_interval, absl::Seconds(1), "See --score_chars.");
 ABSL_FLAG(std::string, request_id_prefix, "lstmbench",
           "Each request is sent with x-request-id PREFIX-STREAM-N (unique within the run).");
 
@@ -58,6 +65,12 @@ struct RequestTrace {
 
 struct Results {
   LatencyStats ttft, itl, latency;
+  // Time between two successive token-carrying messages of one stream, as
+  // received (not divided among the tokens a message carries): its maximum
+  // is the longest stall a reader saw.
+  LatencyStats gaps;
+  LatencyStats scores;  // --score_chars: Score latencies
+  int64_t score_errors = 0;
   int64_t ok = 0;
   int64_t tokens = 0;
   std::map<std::string, int64_t> errors;         // by status code
@@ -67,6 +80,9 @@ struct Results {
     ttft.Merge(r.ttft);
     itl.Merge(r.itl);
     latency.Merge(r.latency);
+    gaps.Merge(r.gaps);
+    scores.Merge(r.scores);
+    score_errors += r.score_errors;
     ok += r.ok;
     tokens += r.tokens;
     for (const auto& [code, n] : r.errors) errors[code] += n;
@@ -98,6 +114,7 @@ void RunOne(LanguageModelClient& client, const v1::GenerateRequest& request,
             // Tokens after the first in the same message arrived together.
             for (int i = 1; i < n; ++i) results->itl.Add(0.0);
           } else {
+            results->gaps.Add(absl::ToDoubleSeconds(now - last));
             const double gap = absl::ToDoubleSeconds(now - last) / n;
             for (int i = 0; i < n; ++i) results->itl.Add(gap);
           }
@@ -151,15 +168,18 @@ void Print(const Results& r, double seconds, const std::string& mode) {
     }
     auto lat = [&](const LatencyStats& s) {
       return absl::StrFormat("{\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, "
-                             "\"mean_ms\": %.3f, \"count\": %d}",
-                             ms(s, 50), ms(s, 90), ms(s, 99), s.Mean() * 1e3, s.count());
+                             "\"p999_ms\": %.3f, \"max_ms\": %.3f, \"mean_ms\": %.3f, "
+                             "\"count\": %d}",
+                             ms(s, 50), ms(s, 90), ms(s, 99), ms(s, 99.9), ms(s, 100),
+                             s.Mean() * 1e3, s.count());
     };
     std::cout << absl::StrFormat(
         "{\"mode\": \"%s\", \"seconds\": %.3f, \"requests\": %d, \"errors\": {%s}, "
         "\"requests_per_second\": %.3f, \"tokens_per_second\": %.1f, \"ttft\": %s, "
-        "\"inter_token\": %s, \"latency\": %s}\n",
+        "\"inter_token\": %s, \"latency\": %s, \"message_gap\": %s, \"score\": %s, "
+        "\"score_errors\": %d}\n",
         mode, seconds, r.ok, errs, r.ok / seconds, r.tokens / seconds, lat(r.ttft), lat(r.itl),
-        lat(r.latency));
+        lat(r.latency), lat(r.gaps), lat(r.scores), r.score_errors);
     return;
   }
   std::cout << absl::StrFormat("mode %s, %.1f s: %d requests ok, %d failed", mode, seconds,
@@ -170,15 +190,20 @@ void Print(const Results& r, double seconds, const std::string& mode) {
   }
   std::cout << absl::StrFormat("\n%.2f requests/s, %.1f generated tokens/s\n\n", r.ok / seconds,
                                r.tokens / seconds);
-  std::cout << absl::StrFormat("%-22s %10s %10s %10s %10s\n", "(ms)", "p50", "p90", "p99",
-                               "mean");
-  for (const auto& [name, s] : {std::pair<const char*, const LatencyStats*>{"time to first token",
-                                                                            &r.ttft},
-                                {"inter-token latency", &r.itl},
-                                {"request latency", &r.latency}}) {
-    std::cout << absl::StrFormat("%-22s %10.3f %10.3f %10.3f %10.3f\n", name, ms(*s, 50),
-                                 ms(*s, 90), ms(*s, 99), s->Mean() * 1e3);
+  std::cout << absl::StrFormat("%-22s %10s %10s %10s %10s %10s %10s\n", "(ms)", "p50", "p90",
+                               "p99", "p99.9", "max", "mean");
+  std::vector<std::pair<const char*, const LatencyStats*>> rows = {
+      {"time to first token", &r.ttft},
+      {"inter-token latency", &r.itl},
+      {"message gap", &r.gaps},
+      {"request latency", &r.latency}};
+  if (r.scores.count() > 0 || r.score_errors > 0) rows.push_back({"score latency", &r.scores});
+  for (const auto& [name, s] : rows) {
+    std::cout << absl::StrFormat("%-22s %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f\n", name,
+                                 ms(*s, 50), ms(*s, 90), ms(*s, 99), ms(*s, 99.9), ms(*s, 100),
+                                 s->Mean() * 1e3);
   }
+  if (r.score_errors > 0) std::cout << absl::StrFormat("%d scores failed\n", r.score_errors);
 }
 
 int Run() {
@@ -201,12 +226,42 @@ int Run() {
   const double rate = absl::GetFlag(FLAGS_rate);
   const std::string prefix = absl::GetFlag(FLAGS_request_id_prefix);
 
+  auto client_score = [&](const v1::ScoreRequest& r) {
+    CallOptions c = call;
+    c.request_id = prefix + "-score";
+    return clients[0]->Score(r, c).status();
+  };
   Results total;
   absl::Mutex mu;
   const absl::Time start = absl::Now();
   const absl::Time end = start + duration;
   std::vector<std::thread> threads;
   std::string mode;
+  const int score_chars = absl::GetFlag(FLAGS_score_chars);
+  if (score_chars > 0) {
+    threads.emplace_back([&] {
+      const std::string line = "To be, or not to be, that is the question:\n";
+      v1::ScoreRequest score;
+      score.set_model(absl::GetFlag(FLAGS_model));
+      while (static_cast<int>(score.text().size()) < score_chars) {
+        score.mutable_text()->append(line);
+      }
+      score.mutable_text()->resize(score_chars);
+      Results mine;
+      const absl::Duration interval = absl::GetFlag(FLAGS_score_interval);
+      for (absl::Time next = start; next < end; next += interval) {
+        absl::SleepFor(next - absl::Now());
+        const absl::Time t = absl::Now();
+        if (client_score(score).ok()) {
+          mine.scores.Add(Since(t));
+        } else {
+          ++mine.score_errors;
+        }
+      }
+      absl::MutexLock lock(&mu);
+      total.Merge(mine);
+    });
+  }
   if (rate <= 0) {
     const int n = std::max(1, absl::GetFlag(FLAGS_concurrency));
     mode = absl::StrFormat("closed loop, %d streams", n);

@@ -24,12 +24,13 @@ namespace lstmserve::onednn {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
-// How a Precision is stored. Activations (LSTM inputs/outputs and the h
-// state inside the primitives) use `data`; weights use `weights`. Cell
-// states, biases and log-probs are always f32.
+// How a Precision is stored. Activations (LSTM inputs/outputs and h where it
+// enters a matmul) use `data`; weights use `weights`. Cell states, biases
+// and log-probs are always f32.
 //
-// int8 activations are u8 = data_scale * x + data_shift (oneDNN's
-// set_rnn_data_qparams), x in [-1, 1]. With AVX512-VNNI (vpdpbusd sums u8*s8
+// int8 activations are u8 = data_scale * x + data_shift, x in [-1, 1]; the
+// matmuls take data_shift as the source zero point and undo data_scale in
+// their output scales (models/onednn_matmul_layer.cc). With AVX512-VNNI (vpdpbusd sums u8*s8
 // pairs straight into int32) most of the range is used: 127 * x + 128 ->
 // [1, 255]. Without it, oneDNN's int8 kernels add u8*s8 pairs in saturating int16,
 // so activations stay in [1, 127] (63 * x + 64, oneDNN's own example).

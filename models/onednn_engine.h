@@ -1,8 +1,9 @@
 // OneDnnEngine: the fast InferenceEngine (models/engine.h), built on oneDNN's
-// matmul, LSTM and logsoftmax primitives (Debian's libdnnl 2.6).
+// matmul and logsoftmax primitives (Debian's libdnnl 2.6); oneDNN's LSTM
+// primitive is not used (models/onednn_matmul_layer.h says why).
 //
 //   tokens -> embedding table -> LSTM layers (models/onednn_lstm_stack.h:
-//             f32/bf16 matmuls + vectorized cell, int8 LSTM primitives)
+//             f32/bf16/int8 matmuls + vectorized cell per layer)
 //          -> matmul head + log-softmax (models/onednn_head.h) -> log-probs
 //
 // - Weights are reordered once into oneDNN's preferred layout; one copy
@@ -13,8 +14,8 @@
 //   (a prompt that ends leaves the group), with the chunk bounded so the
 //   gate buffers stay near 64 MiB. Matmul primitives are created on first
 //   use per row count (N, or T * N for a prompt's input projection) and
-//   cached: the first Step at a new N costs 1-6 ms once on a char model
-//   (see bench/engine_bench.cc).
+//   cached: the first Step at a new N pays for creating them, once
+//   (bench/engine_bench.cc measures it).
 // - Precisions: f32, bf16 (bf16 weights and matmul inputs, f32 gates and
 //   states), int8 (u8 activations, s8 weights with one scale per gate row of
 //   each matrix, zero point and scales applied by oneDNN; head s8 with one

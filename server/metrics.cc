@@ -38,23 +38,6 @@ double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
 
 }  // namespace
 
-const char* FinishReasonLabel(int finish_reason) {
-  switch (finish_reason) {
-    case v1::FINISH_REASON_LENGTH:
-      return "length";
-    case v1::FINISH_REASON_STOP:
-      return "stop";
-    case v1::FINISH_REASON_CANCELLED:
-      return "cancelled";
-    case v1::FINISH_REASON_DEADLINE:
-      return "deadline";
-    case v1::FINISH_REASON_SHUTDOWN:
-      return "shutdown";
-    default:
-      return "error";
-  }
-}
-
 // The observer of one model's scheduler: references to that model's
 // children, updated on its scheduler thread.
 class ServerMetrics::ModelObserver final : public SchedulerObserver {

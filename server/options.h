@@ -1,5 +1,5 @@
 // Typed options of the serving layer, with their defaults. Filled from flags
-// only in server/main.cc; tests build them directly. Plain values.
+// only in server/flags.cc; tests build them directly. Plain values.
 #ifndef LSTMSERVE_SERVER_OPTIONS_H_
 #define LSTMSERVE_SERVER_OPTIONS_H_
 
@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "server/log_level.h"
 
 namespace lstmserve {
 
@@ -108,10 +109,6 @@ struct SchedulerOptions {
   // defaults are equal) to add no chunks.
   int prefix_cache_interval = 256;
 };
-
-enum class LogLevel { kDebug, kInfo, kWarning, kError };
-// "debug", "info", "warning", "error" (server/request_log.cc).
-bool ParseLogLevel(const std::string& name, LogLevel* out);
 
 // Metrics and the request log (server/metrics.h, server/request_log.h).
 struct TelemetryOptions {

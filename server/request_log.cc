@@ -11,20 +11,6 @@
 namespace lstmserve {
 namespace {
 
-const char* LevelName(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarning:
-      return "warning";
-    case LogLevel::kError:
-      return "error";
-  }
-  return "info";
-}
-
 void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
   for (const char c : s) {
@@ -64,16 +50,6 @@ double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
 }  // namespace
 
-bool ParseLogLevel(const std::string& name, LogLevel* out) {
-  for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning, LogLevel::kError}) {
-    if (name == LevelName(l)) {
-      *out = l;
-      return true;
-    }
-  }
-  return false;
-}
-
 LogLevel RequestLog::LevelOf(absl::StatusCode code) {
   switch (code) {
     case absl::StatusCode::kOk:
@@ -93,7 +69,7 @@ LogLevel RequestLog::LevelOf(absl::StatusCode code) {
 std::string RequestLog::Format(const RequestRecord& r) {
   std::string out = "{\"time\":";
   AppendJsonString(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", r.start, absl::UTCTimeZone()), &out);
-  AppendField("level", LevelName(LevelOf(r.code)), &out);
+  AppendField("level", LogLevelName(LevelOf(r.code)), &out);
   AppendField("request_id", r.request_id, &out);
   AppendField("peer", r.peer, &out);
   AppendField("model", r.model, &out);

@@ -29,6 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "server/log_level.h"
 #include "server/options.h"
 #include "server/request_observer.h"
 

@@ -43,7 +43,8 @@ for dir in "$run"/models/L*; do
   L="${dir##*/L}"
   echo "== $L layers ($dir)" >&2
   "$build/bench/engine_bench" --demo_model="$dir" --shapes=demo --precisions=f32,int8 \
-    --batches=1,64 --threads="$threads" --min_time="$min_time" --reference_max_batch=0 --json="$run/engine_L$L.json" \
+    --batches=1,64 --threads="$threads" --min_time="$min_time" --reference_max_batch=0 \
+    --json="$run/engine_L$L.json" \
     >/dev/null
   "$build/bench/engine_bench" --demo_model="$dir" --shapes=demo --precisions=f32,int8 \
     --batches=1,64 --threads=1 --clock=cpu --min_time="$min_time" --reference_max_batch=0 \

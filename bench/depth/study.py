@@ -69,7 +69,8 @@ def train_one(args, layers, lr):
            "--batch-size", str(args.batch_size), "--lr", str(lr),
            "--lr-final", str(lr * args.lr_final_ratio), "--max-steps", str(args.steps),
            "--eval-every", str(args.eval_every), "--eval-chars", str(args.eval_chars),
-           "--val-chars", str(args.val_chars), "--threads", str(args.threads), "--seed", str(args.seed), "--curve-json", curve]
+           "--val-chars", str(args.val_chars), "--threads", str(args.threads),
+           "--seed", str(args.seed), "--curve-json", curve]
     t0 = time.time()
     with open(os.path.join(out, "train.log"), "w") as log:
         subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True)
@@ -98,10 +99,11 @@ def cmd_train(args):
     # Interleaved (rate index outer, depth inner) so that contention spreads evenly.
     jobs = [(d, lrs[d][i]) for i in range(max(len(v) for v in lrs.values())) for d in depths
             if i < len(lrs[d])]
-    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(train_one, args, d, r) for d, r in jobs]
-        for f in futures:
-            f.result()
+    if not args.summarize:
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+            futures = [pool.submit(train_one, args, d, r) for d, r in jobs]
+            for f in futures:
+                f.result()
     summary = {"budget": {"steps": args.steps, "batch_size": args.batch_size,
                           "seq_len": args.seq_len,
                           "chars": args.steps * args.batch_size * args.seq_len,
@@ -110,9 +112,13 @@ def cmd_train(args):
                           "threads_per_run": args.threads, "parallel_runs": args.jobs},
                "depths": []}
     for d in depths:
-        runs = []
+        runs, missing = [], []
         for r in lrs[d]:
-            c = json.load(open(os.path.join(run_dir(args.run, d, r), "curve.json")))
+            path = os.path.join(run_dir(args.run, d, r), "curve.json")
+            if not os.path.exists(path):
+                missing.append(r)
+                continue
+            c = json.load(open(path))
             runs.append({"lr": r, "val_loss": c["val_loss"], "train_seconds": c["train_seconds"],
                          "eval_chars": c["args"]["eval_chars"],
                          "parameters": c["parameters"], "curve": c["curve"]})
@@ -120,13 +126,15 @@ def cmd_train(args):
         summary["depths"].append({"layers": d, "hidden_size": hidden_for(d),
                                   "parameters": best["parameters"], "best_lr": best["lr"],
                                   "val_loss": best["val_loss"],
-                                  "train_seconds": best["train_seconds"], "sweep": runs})
+                                  "train_seconds": best["train_seconds"], "sweep": runs,
+                                  "missing_rates": missing})
     with open(os.path.join(args.run, "train_summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     for d in summary["depths"]:
         print(f"{d['layers']} layers x {d['hidden_size']}: {d['parameters']:,} params, "
               f"best lr {d['best_lr']:g}, held-out {d['val_loss']:.4f} nats/char, "
-              f"{d['train_seconds']:.0f} s")
+              f"{d['train_seconds']:.0f} s"
+              + (f"; NOT RUN: {d['missing_rates']}" if d["missing_rates"] else ""))
 
 
 def cmd_export(args):
@@ -151,6 +159,26 @@ def cmd_export(args):
         print(out)
 
 
+def count_baselines(text_path, val_chars):
+    """Held-out nats/char of a unigram and an add-one bigram count table fitted on the
+    training split, on the same held-out chars as the study's validation loss."""
+    import collections
+    import math
+    with open(text_path, encoding="utf-8") as f:
+        text = f.read()
+    cut = len(text) - int(len(text) * 0.1)
+    train, val = text[:cut], text[cut:]
+    if val_chars:
+        val = val[:val_chars]
+    uni = collections.Counter(train)
+    bi = collections.Counter(zip(train, train[1:]))
+    v = len(set(text))
+    unigram = -sum(math.log(uni[c] / len(train)) for c in val) / len(val)
+    bigram = -sum(math.log((bi[(a, b)] + 1) / (uni[a] + v)) for a, b in zip(val, val[1:])) / (
+        len(val) - 1)
+    return unigram, bigram
+
+
 def cmd_plot(args):
     import matplotlib
     matplotlib.use("Agg")
@@ -171,6 +199,12 @@ def cmd_plot(args):
     for d in ds:
         ax.annotate(f"{d['hidden_size']}", (d["layers"], d["val_loss"]),
                     textcoords="offset points", xytext=(6, 4), fontsize=8)
+    if os.path.exists(args.text):
+        uni, bi = count_baselines(args.text, b.get("val_chars", 0))
+        ax.axhline(uni, color="0.5", ls="--", lw=1)
+        ax.axhline(bi, color="0.5", ls=":", lw=1)
+        ax.text(ds[0]["layers"], uni, f"unigram counts {uni:.3f}", fontsize=7, va="bottom")
+        ax.text(ds[0]["layers"], bi, f"bigram counts {bi:.3f}", fontsize=7, va="bottom")
     ax.set_xticks([d["layers"] for d in ds])
     ax.set_xlabel("LSTM layers (label: hidden size; ~1.9M parameters each)")
     ax.set_ylabel("held-out loss (nats/char)")
@@ -234,7 +268,8 @@ def cmd_table(args):
         return " / ".join(vals)
 
     print("| layers | hidden | parameters | best lr (swept) | held-out nats/char (other rates) "
-          "| training s | step µs b1 (CPU) | step µs b64 (CPU) | 512-char prefill ms (CPU) "
+          "| training s (wall, contended) | step µs b1 (CPU) | step µs b64 (CPU) "
+          "| 512-char prefill ms (CPU) "
           "| served tokens per server CPU-s, 64 streams |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for d in summary["depths"]:
@@ -298,6 +333,8 @@ def main():
     p.add_argument("--nice", type=int, default=10)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--force", action="store_true", help="retrain runs that have a curve")
+    p.add_argument("--summarize", action="store_true",
+                   help="train: only write the summary of the runs that have finished")
     p.add_argument("--untrained", action="store_true",
                    help="export: packages of the study's shapes with initial weights (serving "
                         "speed depends only on the shape)")

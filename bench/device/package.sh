@@ -29,7 +29,7 @@ python="${PYTHON:-/usr/bin/python3}"
 # glibc's libraries: not in lib/ (the borrowed machine's own are used), only in glibc/.
 glibc_re='^(libc|libm|libmvec|libpthread|libdl|librt|libresolv|libutil|libanl|libnsl|libBrokenLocale|libnss_[a-z]+|libthread_db|ld-linux-x86-64|linux-vdso)\.so'
 
-required=(bench/engine_bench server/serving_bench)
+required=(bench/engine_bench bench/serving_bench)
 optional=(server/lstmserve client/lstmbench)
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT

@@ -16,7 +16,7 @@
 #include "gtest/gtest.h"
 #include "models/safetensors.h"
 #include "tests/models/package_writer.h"
-#include "tests/models/random_package.h"
+#include "testing/random_package.h"
 
 namespace lstmserve {
 namespace {

@@ -14,7 +14,7 @@
 #include "gtest/gtest.h"
 #include "models/onednn_engine.h"
 #include "models/reference_engine.h"
-#include "tests/models/random_package.h"
+#include "testing/random_package.h"
 
 namespace {
 const int kForceAvx2 = setenv("ONEDNN_MAX_CPU_ISA", "AVX2", /*overwrite=*/1);
@@ -22,9 +22,6 @@ const int kForceAvx2 = setenv("ONEDNN_MAX_CPU_ISA", "AVX2", /*overwrite=*/1);
 
 namespace lstmserve {
 namespace {
-
-using testing::RandomPackage;
-using testing::RandomPackageShape;
 
 // Max |Δ log-prob| between two engines over `steps` steps of a batch of 3.
 double Compare(InferenceEngine* a, InferenceEngine* b, int steps) {

@@ -1,16 +1,15 @@
 // bf16 and int8 quality on the demo model (models/shakespeare/, a trained
 // char 2x384 LSTM): perplexity over held-out Shakespeare must stay within 1%
-// (bf16) and 3% (int8) of f32. Skips, saying why, when the model or the
-// corpus is absent. LSTMSERVE_DEMO_MODEL=<dir> points it at another package
-// (e.g. one exported from an intermediate checkpoint).
+// (bf16) and 3% (int8) of f32. LSTMSERVE_DEMO_MODEL=<dir> points it at another
+// package (e.g. one exported from an intermediate checkpoint).
 //
-// Held-out text: the last 10% of tinyshakespeare.txt in characters (the split
-// tools/train.py makes); the first kEvalChars of it are scored, state
+// Held-out text: tests/models/data/tinyshakespeare_heldout_20k.txt, the first
+// 20,000 characters of the split tools/train.py holds out (the last 10% of
+// tinyshakespeare.txt; tests/models/data/README.md), scored with the state
 // carried from the zero state, via one Prefill with all_logprobs.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -24,16 +23,14 @@
 namespace lstmserve {
 namespace {
 
-constexpr size_t kEvalChars = 20000;
-constexpr double kValFraction = 0.1;
 
 std::string DemoModelDir() {
   if (const char* dir = std::getenv("LSTMSERVE_DEMO_MODEL")) return dir;
   return std::string(LSTMSERVE_SOURCE_DIR) + "/models/shakespeare";
 }
 
-std::string CorpusPath() {
-  return std::string(LSTMSERVE_SOURCE_DIR) + "/../shared/data/tinyshakespeare.txt";
+std::string HeldOutPath() {
+  return std::string(LSTMSERVE_SOURCE_DIR) + "/tests/models/data/tinyshakespeare_heldout_20k.txt";
 }
 
 struct Scored {
@@ -43,27 +40,19 @@ struct Scored {
 
 TEST(OneDnnPrecisionTest, Bf16AndInt8PerplexityStayCloseToF32OnHeldOutShakespeare) {
   const std::string model_dir = DemoModelDir();
-  if (!std::filesystem::exists(model_dir + "/" + kConfigFileName)) {
-    GTEST_SKIP() << "demo model not found at " << model_dir
-                 << " (train and export it: see tools/train.py, tools/export.py)";
-  }
-  if (!std::filesystem::exists(CorpusPath())) {
-    GTEST_SKIP() << "corpus not found at " << CorpusPath();
-  }
-  std::ifstream in(CorpusPath(), std::ios::binary);
+  std::ifstream in(HeldOutPath(), std::ios::binary);
+  ASSERT_TRUE(in) << "cannot read " << HeldOutPath();
   std::stringstream text;
   text << in.rdbuf();
+  ASSERT_EQ(text.str().size(), 20000u) << HeldOutPath();
 
   auto pkg = LoadModelPackage(model_dir);
   ASSERT_TRUE(pkg.ok()) << pkg.status();
   auto tokenizer = Tokenizer::Create(pkg->config.tokenizer);
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-  auto ids = (*tokenizer)->Encode(text.str(), "corpus");
+  auto ids = (*tokenizer)->Encode(text.str(), "held-out text");
   ASSERT_TRUE(ids.ok()) << ids.status();
-  const size_t n_val = static_cast<size_t>(ids->size() * kValFraction);
-  const size_t begin = ids->size() - n_val;
-  const std::vector<int32_t> eval(ids->begin() + begin,
-                                  ids->begin() + begin + std::min(n_val, kEvalChars));
+  const std::vector<int32_t>& eval = *ids;
   ASSERT_GT(eval.size(), 2u);
   const ModelConfig config = pkg->config;
   const int V = config.vocab_size;

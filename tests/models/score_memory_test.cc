@@ -12,7 +12,7 @@
 
 #include "gtest/gtest.h"
 #include "models/onednn_engine.h"
-#include "models/random_package.h"
+#include "testing/random_package.h"
 
 namespace lstmserve {
 namespace {

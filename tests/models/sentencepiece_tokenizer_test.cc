@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "models/model_package.h"
-#include "models/random_package.h"
+#include "testing/random_package.h"
 #include "models/sentencepiece_model.h"
 #include "models/tokenizer.h"
 #include "models/utf8.h"

@@ -82,9 +82,8 @@ struct ControlledServer {
     std::vector<NamedEngine> engines;
     engines.push_back(
         {kModel, std::make_unique<ControllableEngine>(ReferenceEngine(TinyShape()), controls)});
-    auto started = LanguageModelServer::Start(options, std::move(engines));
-    EXPECT_TRUE(started.ok()) << started.status();
-    server = *std::move(started);
+    server = ValueOrDie(LanguageModelServer::Start(options, std::move(engines)),
+                        "LanguageModelServer::Start");
     client = std::make_unique<LanguageModelClient>(absl::StrCat("127.0.0.1:", server->port()));
   }
   std::shared_ptr<ControllableEngine::Controls> controls;

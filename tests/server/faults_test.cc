@@ -4,12 +4,17 @@
 // clients that never read are paused at max_pending_tokens, so memory stays
 // bounded; a model directory deleted or overwritten while serving changes
 // nothing (the package was copied into memory at load).
+//
+// Every wait is bounded (kWaitLimit, or a call deadline): a server that hangs
+// fails the test with a message instead of hanging it. No assertion is on
+// how fast anything happens.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -37,6 +42,26 @@
 
 namespace lstmserve::testing {
 namespace {
+
+// The longest any single wait of these tests may take before it fails.
+constexpr absl::Duration kWaitLimit = absl::Seconds(120);
+
+// Client calls get kWaitLimit as their deadline.
+CallOptions Bounded() {
+  CallOptions o;
+  o.timeout = kWaitLimit;
+  return o;
+}
+
+// Waits until `done` or kWaitLimit; whether `done` became true.
+bool WaitUntil(const std::function<bool()>& done) {
+  const absl::Time limit = absl::Now() + kWaitLimit;
+  while (!done()) {
+    if (absl::Now() >= limit) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
 
 // Resident memory of this process (test client + server) in bytes, after
 // returning the allocator's free memory to the system (so what is measured
@@ -83,6 +108,10 @@ sockaddr_in Loopback(int port) {
 std::map<std::string, double> Scrape(int port) {
   std::map<std::string, double> samples;
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  // A metrics endpoint that stops answering fails the scrape, not the run.
+  const timeval io_limit{30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &io_limit, sizeof(io_limit));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &io_limit, sizeof(io_limit));
   sockaddr_in addr = Loopback(port);
   std::string response;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
@@ -154,11 +183,12 @@ class ResettingProxy {
     close(wake_[1]);
   }
   int port() const { return port_; }
-  // Resets every connection open now (returns once done).
-  void ResetAll() {
+  // Resets every connection open now; false if the proxy thread did not
+  // within kWaitLimit.
+  bool ResetAll() {
     reset_ = true;
     Wake();
-    while (reset_) absl::SleepFor(absl::Milliseconds(1));
+    return WaitUntil([this] { return !reset_; });
   }
   int connections() {
     absl::MutexLock lock(&mu_);
@@ -293,9 +323,12 @@ class Stream final : public grpc::ClientReadReactor<v1::GenerateResponse> {
   }
   void Cancel() { context_.TryCancel(); }
   int messages() const { return messages_.load(); }
-  // Waits for the end of the call.
+  // Waits for the end of the call (DEADLINE_EXCEEDED, said so, if it has
+  // not ended within kWaitLimit).
   grpc::Status Wait() {
-    done_.WaitForNotification();
+    if (!done_.WaitForNotificationWithTimeout(kWaitLimit)) {
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the call did not end in time");
+    }
     return status_;
   }
 
@@ -324,10 +357,8 @@ std::optional<absl::Duration> DisconnectHundred(TestServer& t, ResettingProxy& p
         OwnChannel(i < kStreams / 2 ? t.server->port() : proxy.port()), std::move(r)));
   }
   // Every stream is generating.
-  const absl::Time until = absl::Now() + absl::Seconds(120);
   for (auto& s : streams) {
-    while (s->messages() == 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(2));
-    EXPECT_GT(s->messages(), 0);
+    EXPECT_TRUE(WaitUntil([&] { return s->messages() > 0; })) << "a stream got no token";
   }
   EXPECT_EQ(proxy.connections(), kStreams / 2);
   EXPECT_TRUE(PollUntil(
@@ -336,7 +367,7 @@ std::optional<absl::Duration> DisconnectHundred(TestServer& t, ResettingProxy& p
   const double cancelled_before = Scrape(t.server->metrics_port())[kCancelledFinished];
 
   for (int i = 0; i < kStreams / 2; ++i) streams[i]->Cancel();
-  proxy.ResetAll();
+  EXPECT_TRUE(proxy.ResetAll()) << "the proxy did not reset its connections";
   auto freed = PollUntil(t.server->metrics_port(), AllFree, absl::Seconds(30));
 
   for (int i = 0; i < kStreams; ++i) {
@@ -366,21 +397,16 @@ TEST(FaultsTest, HundredClientsDisconnectingMidStreamFreeEverySlotAndMemory) {
   // exposer Summary; the rest is glibc keeping pages of the ~10 MB each
   // round churns. So: 8 warm-up rounds, then 5 measured ones.
   constexpr int kWarmUpRounds = 8, kRounds = 5;
-  std::vector<absl::Duration> times;
   int64_t warm = 0;
   for (int round = 0; round < kWarmUpRounds + kRounds; ++round) {
     auto freed = DisconnectHundred(t, proxy);
     ASSERT_TRUE(freed.has_value()) << "round " << round << ": slots still busy after 30 s";
-    times.push_back(*freed);
+    // Printed, not asserted: how fast is the business of a benchmark.
+    std::printf("round %d: 100 disconnects -> 0 active, 0 queued after %.1f ms\n", round,
+                absl::ToDoubleMilliseconds(*freed));
     if (round == kWarmUpRounds - 1) warm = SettledResidentBytes();
   }
   const int64_t after = SettledResidentBytes();
-  for (absl::Duration d : times) {
-    std::printf("100 disconnects -> 0 active, 0 queued after %.1f ms\n",
-                absl::ToDoubleMilliseconds(d));
-    // The contract is "within a second"; 5 s leaves room for a loaded machine.
-    EXPECT_LE(d, absl::Seconds(5));
-  }
   std::printf("RSS after %d warm-up rounds %.1f MiB, after %d more rounds %.1f MiB (%+.2f%%)\n",
               kWarmUpRounds, warm / 1048576.0, kRounds, after / 1048576.0,
               100.0 * (after - warm) / warm);
@@ -388,7 +414,7 @@ TEST(FaultsTest, HundredClientsDisconnectingMidStreamFreeEverySlotAndMemory) {
   // And it still computes correctly.
   v1::GenerateRequest r = Request("ABC", 50);
   r.set_temperature(0.0f);
-  auto g = t.client->GenerateText(r);
+  auto g = t.client->GenerateText(r, Bounded());
   ASSERT_TRUE(g.ok()) << g.status();
   EXPECT_EQ(g->text, ReferenceGreedy(TinyShape(), "ABC", 50));
 }
@@ -415,6 +441,7 @@ TEST(FaultsTest, ClientsThatNeverReadArePausedAndMemoryStaysBounded) {
   std::vector<std::unique_ptr<Silent>> silent;
   for (int i = 0; i < kStreams; ++i) {
     auto s = std::make_unique<Silent>();
+    s->context.set_deadline(absl::ToChronoTime(absl::Now() + 2 * kWaitLimit));
     s->channel = OwnChannel(t.server->port(), /*bdp=*/false);
     auto stub = v1::LanguageModelService::NewStub(s->channel);
     v1::GenerateRequest r = Request("AB", 10000000);
@@ -426,21 +453,22 @@ TEST(FaultsTest, ClientsThatNeverReadArePausedAndMemoryStaysBounded) {
   // hold their slots, i.e. they are paused, not ended.
   double last = -1;
   absl::Time stable_since = absl::Now();
-  const absl::Time limit = absl::Now() + absl::Seconds(120);
-  while (absl::Now() < limit) {
+  const absl::Time limit = absl::Now() + kWaitLimit;
+  bool stopped = false;
+  while (!stopped && absl::Now() < limit) {
     auto m = Scrape(metrics);
     if (m[kGenerated] != last) {
       last = m[kGenerated];
       stable_since = absl::Now();
     } else if (m[kActive] == kStreams && absl::Now() - stable_since >= absl::Seconds(2)) {
-      break;
+      stopped = true;
     }
-    absl::SleepFor(absl::Milliseconds(50));
+    if (!stopped) absl::SleepFor(absl::Milliseconds(50));
   }
+  ASSERT_TRUE(stopped) << "tokens were still being generated after " << kWaitLimit;
   auto m = Scrape(metrics);
   EXPECT_EQ(m[kActive], kStreams);
   EXPECT_EQ(m[kGenerated], last) << "tokens are still being generated";
-  EXPECT_GE(absl::Now() - stable_since, absl::Seconds(2));
   const int64_t paused = ResidentBytes();
   const double per_stream = last / kStreams;
   std::printf("never-reading streams paused after %.0f tokens each (max_pending_tokens 64); "
@@ -455,7 +483,7 @@ TEST(FaultsTest, ClientsThatNeverReadArePausedAndMemoryStaysBounded) {
   // Meanwhile the model serves others correctly.
   v1::GenerateRequest r = Request("ABC", 50);
   r.set_temperature(0.0f);
-  auto g = t.client->GenerateText(r);
+  auto g = t.client->GenerateText(r, Bounded());
   ASSERT_TRUE(g.ok()) << g.status();
   EXPECT_EQ(g->text, ReferenceGreedy(TinyShape(), "ABC", 50));
 
@@ -481,22 +509,22 @@ TEST(FaultsTest, ModelDirectoryRemovedOrCorruptedWhileServing) {
   score.set_model(kModel);
   score.set_context("AB");
   score.set_text("CDEF");
-  auto score_before = client.Score(score);
+  auto score_before = client.Score(score, Bounded());
   ASSERT_TRUE(score_before.ok()) << score_before.status();
   auto check = [&](const std::string& when) {
     SCOPED_TRACE(when);
     v1::GenerateRequest r = Request("ABCD", 60);
     r.set_temperature(0.0f);
-    auto g = client.GenerateText(r);
+    auto g = client.GenerateText(r, Bounded());
     ASSERT_TRUE(g.ok()) << g.status();
     EXPECT_EQ(g->text, expected);
-    auto s = client.Score(score);
+    auto s = client.Score(score, Bounded());
     ASSERT_TRUE(s.ok()) << s.status();
     EXPECT_EQ(s->total_logprob(), score_before->total_logprob());
     v1::EmbedRequest e;
     e.set_model(kModel);
     e.set_text("ABAB");
-    EXPECT_TRUE(client.Embed(e).ok());
+    EXPECT_TRUE(client.Embed(e, Bounded()).ok());
   };
   check("before");
 
@@ -505,12 +533,15 @@ TEST(FaultsTest, ModelDirectoryRemovedOrCorruptedWhileServing) {
   std::atomic<bool> stop{false};
   absl::Status long_status;
   std::thread long_stream([&] {
-    long_status = client.Generate(Request("AB", 10000000), [&](const v1::GenerateResponse&) {
-      ++messages;
-      return !stop.load();
-    });
+    long_status = client.Generate(
+        Request("AB", 10000000),
+        [&](const v1::GenerateResponse&) {
+          ++messages;
+          return !stop.load();
+        },
+        Bounded());
   });
-  while (messages.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_TRUE(WaitUntil([&] { return messages.load() > 0; })) << "the long stream got no token";
 
   // Overwritten in place: garbage of the same size, then truncated.
   const std::string weights = dir + "/" + kWeightsFileName;
@@ -531,11 +562,12 @@ TEST(FaultsTest, ModelDirectoryRemovedOrCorruptedWhileServing) {
   check("directory replaced by another model");
 
   const int seen = messages.load();
-  while (messages.load() < seen + 3) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_TRUE(WaitUntil([&] { return messages.load() >= seen + 3; }))
+      << "the long stream stopped";
   stop = true;
   long_stream.join();
   EXPECT_EQ(long_status.code(), absl::StatusCode::kCancelled) << long_status;
-  auto models = client.ListModels();
+  auto models = client.ListModels(Bounded());
   ASSERT_TRUE(models.ok());
   ASSERT_EQ(models->models_size(), 1);
   EXPECT_EQ(models->models(0).name(), kModel);

@@ -71,9 +71,8 @@ ServerOptions Tls(bool mutual) {
 }
 
 std::unique_ptr<LanguageModelClient> Connect(const TestServer& t, ConnectionOptions c) {
-  auto client = LanguageModelClient::Connect(absl::StrCat("127.0.0.1:", t.server->port()), c);
-  EXPECT_TRUE(client.ok()) << client.status();
-  return *std::move(client);
+  return ValueOrDie(LanguageModelClient::Connect(absl::StrCat("127.0.0.1:", t.server->port()), c),
+                    "LanguageModelClient::Connect");
 }
 
 ConnectionOptions TrustingCa(const std::string& ca = "ca.pem") {

@@ -15,13 +15,10 @@
 #include "gtest/gtest.h"
 #include "server/model_fingerprint.h"
 #include "server/state_keys.h"
-#include "tests/models/random_package.h"
+#include "testing/random_package.h"
 
 namespace lstmserve {
 namespace {
-
-using ::lstmserve::testing::RandomPackage;
-using ::lstmserve::testing::RandomPackageShape;
 
 StateKeyRing Keys(const std::string& key) { return *StateKeyRing::FromKeys({key}); }
 

@@ -22,7 +22,7 @@
 #include "models/engine_factory.h"
 #include "server/model_fingerprint.h"
 #include "server/server.h"
-#include "tests/models/random_package.h"
+#include "testing/random_package.h"
 
 namespace lstmserve::testing {
 

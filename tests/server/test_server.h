@@ -1,24 +1,43 @@
 // Test helper: a real LanguageModelServer on 127.0.0.1:0 serving in-memory
 // random models on the reference engine, a client for it, and the reference
 // computations the tests compare against. Header-only.
+//
+// What a test cannot go on without (the server, its engine, a tokenizer) is
+// taken through ValueOrDie: a failure ends the test binary with the status
+// instead of dereferencing an error.
 #ifndef LSTMSERVE_TESTS_SERVER_TEST_SERVER_H_
 #define LSTMSERVE_TESTS_SERVER_TEST_SERVER_H_
 
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
 #include "models/reference_engine.h"
 #include "models/tokenizer.h"
 #include "server/server.h"
-#include "tests/models/random_package.h"
+#include "testing/random_package.h"
 
 namespace lstmserve::testing {
 
 inline constexpr char kModel[] = "tiny";
+
+// The value of `result`; on an error, prints `what` and the status and
+// aborts (gtest reports the test as failed with that message).
+template <typename T>
+T ValueOrDie(absl::StatusOr<T> result, const char* what) {
+  if (!result.ok()) {
+    ADD_FAILURE() << what << ": " << result.status();
+    std::fprintf(stderr, "%s: %s\n", what, result.status().ToString().c_str());
+    std::abort();
+  }
+  return *std::move(result);
+}
 
 inline RandomPackageShape TinyShape() {
   RandomPackageShape s;
@@ -39,9 +58,8 @@ inline ServerOptions TestOptions() {
 }
 
 inline std::unique_ptr<InferenceEngine> ReferenceEngine(const RandomPackageShape& shape) {
-  auto engine = CreateReferenceEngine(RandomPackage(shape), EngineOptions());
-  EXPECT_TRUE(engine.ok()) << engine.status();
-  return *std::move(engine);
+  return ValueOrDie(CreateReferenceEngine(RandomPackage(shape), EngineOptions()),
+                    "CreateReferenceEngine");
 }
 
 // A started server with one model ("tiny") and a client.
@@ -50,9 +68,8 @@ struct TestServer {
                       RandomPackageShape shape = TinyShape()) {
     std::vector<NamedEngine> engines;
     engines.push_back({kModel, ReferenceEngine(shape)});
-    auto started = LanguageModelServer::Start(options, std::move(engines));
-    EXPECT_TRUE(started.ok()) << started.status();
-    server = *std::move(started);
+    server = ValueOrDie(LanguageModelServer::Start(options, std::move(engines)),
+                        "LanguageModelServer::Start");
     client = std::make_unique<LanguageModelClient>(absl::StrCat("127.0.0.1:", server->port()));
   }
   std::unique_ptr<LanguageModelServer> server;
@@ -79,15 +96,15 @@ inline v1::GenerateRequest GreedyRequest(const std::string& prompt, int max_toke
 inline std::string ReferenceGreedy(const RandomPackageShape& shape, const std::string& prompt,
                                    int max_tokens) {
   ModelPackage package = RandomPackage(shape);
-  auto tokenizer = Tokenizer::Create(package.config.tokenizer);
+  auto tokenizer = ValueOrDie(Tokenizer::Create(package.config.tokenizer), "Tokenizer::Create");
   const int V = package.config.vocab_size;
   SequenceState state = SequenceState::Zeros(
       package.config.num_layers, package.config.hidden_size, package.config.proj_size);
   auto engine = ReferenceEngine(shape);
-  auto ids = (*tokenizer)->Encode(prompt);
+  const std::vector<int32_t> ids = ValueOrDie(tokenizer->Encode(prompt), "Encode");
   std::vector<float> logprobs(V);
-  EXPECT_TRUE(engine->Prefill({PrefillItem{*ids, &state, logprobs.data(), nullptr}}).ok());
-  std::unique_ptr<TextDecoder> decoder = (*tokenizer)->NewDecoder();
+  EXPECT_TRUE(engine->Prefill({PrefillItem{ids, &state, logprobs.data(), nullptr}}).ok());
+  std::unique_ptr<TextDecoder> decoder = tokenizer->NewDecoder();
   std::string text;
   SequenceState* states[] = {&state};
   for (int i = 0; i < max_tokens; ++i) {

@@ -1,4 +1,4 @@
-#include "models/random_package.h"
+#include "testing/random_package.h"
 
 #include <cmath>
 #include <random>

@@ -6,6 +6,13 @@
 //      driven by N closed-loop client streams (the client shares the CPU),
 //      and one request on the idle server for time to first token.
 //   serving_bench --engine onednn --layers 3 --hidden 512 --streams 64
+// --package DIR measures a model package instead of a random model (its
+// vocabulary must contain 'A'..'Z' for the prompt, as the demo model's does);
+// --engine_only stops after step 1. Step 1 also reports the engine's CPU time
+// per token (its thread's CPU clock: with --threads 1 that is all of it), to
+// compare with the server's (bench/serving_cpu.sh).
+#include <time.h>
+
 #include <algorithm>
 #include <atomic>
 #include <iostream>
@@ -21,8 +28,9 @@
 #include "client/client.h"
 #include "client/latency_stats.h"
 #include "models/engine_factory.h"
-#include "models/random_package.h"
+#include "models/model_package.h"
 #include "server/server.h"
+#include "testing/random_package.h"
 
 ABSL_FLAG(std::string, engine, "onednn", "Engine: onednn or reference.");
 ABSL_FLAG(int, vocab, 65, "Vocabulary size.");
@@ -37,12 +45,23 @@ ABSL_FLAG(int, prompt_tokens, 32, "Prompt length.");
 ABSL_FLAG(int, threads, 0, "Engine compute threads (0 = all cores).");
 ABSL_FLAG(int, step_join_max_prompt, lstmserve::SchedulerOptions().step_join_max_prompt,
           "Server option: longest prompt joining a busy batch through steps (0: always prefill).");
+ABSL_FLAG(std::string, package, "", "Model package directory (default: a random model of "
+          "--vocab/--embedding/--hidden/--layers).");
+ABSL_FLAG(bool, engine_only, false, "Measure the engine alone (step 1) and stop.");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "Length of each measurement.");
 
 namespace lstmserve {
 namespace {
 
 ModelPackage BenchPackage() {
+  if (const std::string dir = absl::GetFlag(FLAGS_package); !dir.empty()) {
+    auto package = LoadModelPackage(dir);
+    if (!package.ok()) {
+      std::cerr << "serving_bench: " << package.status() << "\n";
+      std::exit(1);
+    }
+    return *std::move(package);
+  }
   RandomPackageShape r;
   r.name = "bench";
   r.vocab_size = absl::GetFlag(FLAGS_vocab);
@@ -79,6 +98,13 @@ std::vector<int32_t> PromptIds() {
   return ids;
 }
 
+// CPU time of the calling thread, seconds.
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 std::string Prompt() {
   std::string p;
   for (int32_t id : PromptIds()) {
@@ -95,7 +121,7 @@ int Run() {
   const int n = absl::GetFlag(FLAGS_streams);
   const absl::Duration duration = absl::GetFlag(FLAGS_duration);
   // 1. The engine alone.
-  double engine_tok_s = 0, prefill_ms = 0;
+  double engine_tok_s = 0, prefill_ms = 0, engine_cpu_us = 0;
   // On its own thread, as the server runs engines: OpenMP keeps a thread pool
   // per thread that starts a team until that thread exits, and a pool left on
   // main would slow the server's engine below (see ReorderSingleThreaded).
@@ -111,6 +137,7 @@ int Run() {
     (void)engine->Step(tokens, ptrs, logprobs.data());
     int64_t steps = 0;
     const absl::Time start = absl::Now();
+    const double cpu_start = ThreadCpuSeconds();
     // Varied input tokens, as in generation (a constant input drives the
     // states to a fixed point, which is not what serving computes).
     std::mt19937 rng(1);
@@ -120,6 +147,7 @@ int Run() {
       ++steps;
     }
     engine_tok_s = steps * n / absl::ToDoubleSeconds(absl::Now() - start);
+    engine_cpu_us = (ThreadCpuSeconds() - cpu_start) * 1e6 / (steps * n);
     const std::vector<int32_t> prompt = PromptIds();  // the server's prompt
     LatencyStats prefill;
     for (int i = 0; i < 20; ++i) {
@@ -130,6 +158,12 @@ int Run() {
     }
     prefill_ms = prefill.Percentile(50) * 1e3;
   }).join();
+  if (absl::GetFlag(FLAGS_engine_only)) {
+    std::cout << absl::StrFormat(
+        "engine alone, batch-%d Step:   %10.1f tokens/s, %.2f us CPU per token (engine thread)\n",
+        n, engine_tok_s, engine_cpu_us);
+    return 0;
+  }
   // 2. The server with a fresh engine.
   ServerOptions options;
   options.listen = "127.0.0.1:0";
@@ -180,14 +214,14 @@ int Run() {
   (*server)->Shutdown(absl::ZeroDuration());
   std::cout << absl::StrFormat(
       "model %s V=%d E=%d %dx%d, engine %s, %d streams, %d tokens/request\n"
-      "engine alone, batch-%d Step:   %10.1f tokens/s\n"
+      "engine alone, batch-%d Step:   %10.1f tokens/s, %.2f us CPU per token (engine thread)\n"
       "served, %d streams:            %10.1f tokens/s (%.1f%% of the engine; %d errors)\n"
       "engine prefill of %d tokens:  %10.3f ms\n"
       "idle server time to 1st token: %10.3f ms (server-measured, median of 20)\n",
       absl::GetFlag(FLAGS_word) ? "word" : "char", absl::GetFlag(FLAGS_vocab),
       absl::GetFlag(FLAGS_embedding), absl::GetFlag(FLAGS_layers),
       absl::GetFlag(FLAGS_hidden), absl::GetFlag(FLAGS_engine), n,
-      absl::GetFlag(FLAGS_max_tokens), n, engine_tok_s, n, served_tok_s,
+      absl::GetFlag(FLAGS_max_tokens), n, engine_tok_s, engine_cpu_us, n, served_tok_s,
       100.0 * served_tok_s / engine_tok_s, errors.load(), absl::GetFlag(FLAGS_prompt_tokens),
       prefill_ms, idle_ttft.Percentile(50) * 1e3);
   return 0;

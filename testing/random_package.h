@@ -1,8 +1,9 @@
 // RandomPackage: an in-memory ModelPackage with seeded random weights, for
-// tests and benchmarks that need shapes no trained model has. Deterministic
+// tests and benchmarks that need shapes no trained model has (testing/ is
+// linked by tests and bench only, never by the servers). Deterministic
 // for a given shape and seed. Thread-safe (pure function).
-#ifndef LSTMSERVE_MODELS_RANDOM_PACKAGE_H_
-#define LSTMSERVE_MODELS_RANDOM_PACKAGE_H_
+#ifndef LSTMSERVE_TESTING_RANDOM_PACKAGE_H_
+#define LSTMSERVE_TESTING_RANDOM_PACKAGE_H_
 
 #include <cstdint>
 #include <string>
@@ -31,4 +32,4 @@ ModelPackage RandomPackage(const RandomPackageShape& shape);
 
 }  // namespace lstmserve
 
-#endif  // LSTMSERVE_MODELS_RANDOM_PACKAGE_H_
+#endif  // LSTMSERVE_TESTING_RANDOM_PACKAGE_H_
