@@ -12,6 +12,8 @@
 // Time to first token is the client's: from sending the request to
 // receiving the first token.
 //   state_bench --repeats 7
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <iostream>
@@ -26,6 +28,7 @@
 #include "absl/strings/str_format.h"
 #include "client/client.h"
 #include "models/engine_factory.h"
+#include "server/prefix_cache.h"
 #include "server/server.h"
 #include "testing/random_package.h"
 
@@ -41,8 +44,9 @@ ABSL_FLAG(int, repeats, 7, "Repetitions of each time-to-first-token measurement.
 ABSL_FLAG(int, streams, 32, "Throughput: concurrent streams.");
 ABSL_FLAG(int, prompt_chars, 300, "Throughput: prompt length (distinct per request).");
 ABSL_FLAG(int, max_tokens, 128, "Throughput: tokens per request.");
-ABSL_FLAG(absl::Duration, duration, absl::Seconds(8), "Throughput: length of each run.");
-ABSL_FLAG(int, throughput_runs, 3, "Throughput: runs of each configuration (alternating).");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(5), "Throughput: length of each run.");
+ABSL_FLAG(bool, ttft, true, "Measure 1 and 2 (false: throughput only).");
+ABSL_FLAG(int, throughput_runs, 5, "Throughput: runs of each configuration (alternating).");
 
 namespace lstmserve {
 namespace {
@@ -130,7 +134,19 @@ Result FirstToken(LanguageModelClient& client, const std::string& prompt,
   return out;
 }
 
-double Throughput(LanguageModelClient& client, std::mt19937* rng) {
+// CPU seconds of this process (server and client threads) so far.
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+struct Rate {
+  double tokens_per_s = 0;
+  double cpu_us_per_token = 0;  // process CPU (server + client) per generated token
+};
+
+Rate Throughput(LanguageModelClient& client, std::mt19937* rng) {
   const int n = absl::GetFlag(FLAGS_streams);
   std::vector<std::vector<std::string>> prompts(n);
   for (auto& p : prompts) {
@@ -140,6 +156,7 @@ double Throughput(LanguageModelClient& client, std::mt19937* rng) {
   std::vector<std::thread> threads;
   const absl::Duration duration = absl::GetFlag(FLAGS_duration);
   const absl::Time start = absl::Now();
+  const double cpu_start = CpuSeconds();
   for (int i = 0; i < n; ++i) {
     threads.emplace_back([&, i] {
       for (int k = 0; absl::Now() - start < duration; ++k) {
@@ -153,7 +170,31 @@ double Throughput(LanguageModelClient& client, std::mt19937* rng) {
     });
   }
   for (auto& t : threads) t.join();
-  return tokens.load() / absl::ToDoubleSeconds(absl::Now() - start);
+  Rate r;
+  r.tokens_per_s = tokens.load() / absl::ToDoubleSeconds(absl::Now() - start);
+  r.cpu_us_per_token = (CpuSeconds() - cpu_start) * 1e6 / std::max<int64_t>(1, tokens.load());
+  return r;
+}
+
+// The cache's own cost per never-hitting request: one Lookup and one Insert
+// of a prompt's checkpoints (at 256 and its end), the cache full and evicting.
+double CacheOpMicros() {
+  const int prompt = absl::GetFlag(FLAGS_prompt_chars);
+  PrefixCache cache(SchedulerOptions().prefix_cache_bytes);
+  const SequenceState state =
+      SequenceState::Zeros(absl::GetFlag(FLAGS_layers), absl::GetFlag(FLAGS_hidden));
+  std::mt19937 rng(3);
+  std::vector<int32_t> tokens(prompt);
+  const int n = 20000;
+  SequenceState out;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < n; ++i) {
+    for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % 58);
+    cache.Lookup(tokens, prompt - 1, &out);
+    const PrefixCache::Checkpoint c[] = {{std::min(256, prompt), &state}, {prompt, &state}};
+    cache.Insert(tokens, c);
+  }
+  return absl::ToDoubleMicroseconds(absl::Now() - start) / n;
 }
 
 int Run() {
@@ -166,16 +207,21 @@ int Run() {
   LanguageModelClient off_client(absl::StrCat("127.0.0.1:", off->port()));
 
   // 1. Cached prefix versus cold, same lengths; interleaved.
-  std::vector<double> cold, warm;
-  for (int i = 0; i < repeats; ++i) {
+  std::vector<double> cold = {0}, warm = {1}, resend = {0}, continued = {1};
+  if (absl::GetFlag(FLAGS_ttft)) {
+    cold.clear();
+    warm.clear();
+    resend.clear();
+    continued.clear();
+  }
+  for (int i = 0; i < (absl::GetFlag(FLAGS_ttft) ? repeats : 0); ++i) {
     const std::string document = RandomText(cached, &rng);
     cold.push_back(FirstToken(on_client, RandomText(cached, &rng) + RandomText(fresh, &rng)).ttft_ms);
     FirstToken(on_client, document);  // caches the document's states
     warm.push_back(FirstToken(on_client, document + RandomText(fresh, &rng)).ttft_ms);
   }
   // 2. Client-held state versus resending the conversation (cold replica).
-  std::vector<double> resend, continued;
-  for (int i = 0; i < repeats; ++i) {
+  for (int i = 0; i < (absl::GetFlag(FLAGS_ttft) ? repeats : 0); ++i) {
     const std::string conversation = RandomText(cached, &rng);
     const Result r = FirstToken(off_client, conversation, "", true);
     const std::string turn = RandomText(fresh, &rng);
@@ -183,27 +229,38 @@ int Run() {
     resend.push_back(FirstToken(off_client, conversation + turn).ttft_ms);
   }
   // 3. Throughput, cache on (never hit) versus off, alternating runs.
-  std::vector<double> tput_on, tput_off;
+  std::vector<double> tput_on, tput_off, cpu_on, cpu_off;
   for (int i = 0; i < absl::GetFlag(FLAGS_throughput_runs); ++i) {
-    tput_off.push_back(Throughput(off_client, &rng));
-    tput_on.push_back(Throughput(on_client, &rng));
+    Rate r = Throughput(off_client, &rng);
+    tput_off.push_back(r.tokens_per_s);
+    cpu_off.push_back(r.cpu_us_per_token);
+    r = Throughput(on_client, &rng);
+    tput_on.push_back(r.tokens_per_s);
+    cpu_on.push_back(r.cpu_us_per_token);
   }
+  const double cache_op_us = CacheOpMicros();
+  std::cout << absl::StrFormat(
+      "cache cost per never-hitting %d-token request (lookup + insert of 2 states, cache "
+      "full): %.1f us\n",
+      absl::GetFlag(FLAGS_prompt_chars), cache_op_us);
   std::cout << absl::StrFormat(
       "model char V=%d E=%d %dx%d, engine %s; medians of %d\n"
       "TTFT, %d cached + %d new chars:   cold %8.2f ms   cached %8.2f ms   (%.1fx)\n"
       "next turn after %d chars:       resend %8.2f ms   state %9.2f ms   (%.1fx)\n"
       "throughput, %d streams, distinct %d-char prompts, %d tokens: cache off %.0f "
-      "tokens/s, on (never hit) %.0f tokens/s (on/off %.3f; runs off:",
+      "tokens/s, on (never hit) %.0f tokens/s (on/off %.3f); CPU per token off %.1f us, on "
+      "%.1f us (on/off %.3f); runs off:",
       absl::GetFlag(FLAGS_vocab), absl::GetFlag(FLAGS_embedding), absl::GetFlag(FLAGS_layers),
       absl::GetFlag(FLAGS_hidden), absl::GetFlag(FLAGS_engine), repeats, cached, fresh,
       Median(cold), Median(warm), Median(cold) / Median(warm), cached, Median(resend),
       Median(continued), Median(resend) / Median(continued), absl::GetFlag(FLAGS_streams),
       absl::GetFlag(FLAGS_prompt_chars), absl::GetFlag(FLAGS_max_tokens), Median(tput_off),
-      Median(tput_on), Median(tput_on) / Median(tput_off));
+      Median(tput_on), Median(tput_on) / Median(tput_off), Median(cpu_off), Median(cpu_on),
+      Median(cpu_on) / Median(cpu_off));
   for (double t : tput_off) std::cout << absl::StrFormat(" %.0f", t);
   std::cout << "; on:";
   for (double t : tput_on) std::cout << absl::StrFormat(" %.0f", t);
-  std::cout << ")\n";
+  std::cout << "\n";
   on->Shutdown(absl::ZeroDuration());
   off->Shutdown(absl::ZeroDuration());
   return 0;

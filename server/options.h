@@ -94,12 +94,13 @@ struct SchedulerOptions {
   // Prefix-state cache (server/prefix_cache.h): the most bytes of LSTM
   // states (with their token prefixes) kept per model to start later
   // requests from the longest stored prefix; 0 = off. A state is
-  // num_layers x 2 x hidden_size floats: 12 KiB for the 3x512 demo model,
-  // 8 KiB for a 2x512. The default, 64 MiB, holds ~5,000 such states — the
-  // checkpoints of ~300 distinct 4,096-token prompts, or thousands of system
-  // prompts and conversation histories — at a memory cost below one copy of
-  // the weights of a mid-size model; each stored state spares up to
-  // prefix_cache_interval tokens of prefill (~10 ms per 256 on the demo).
+  // num_layers x 2 x hidden_size floats: 6 KiB for the 2x384 demo model,
+  // 8 KiB for a 2x512, 24 KiB for a 3x1024. The default, 64 MiB, holds
+  // ~7,500 states of a 2x512 (~2,500 of a 3x1024) — the checkpoints of
+  // ~400 distinct 4,096-token prompts, or thousands of system prompts and
+  // documents — a fraction of a replica's memory budget (deploy/README.md),
+  // while each stored state spares up to prefix_cache_interval tokens of
+  // prefill (~10 ms per 256 tokens on the demo model, 2 cores).
   int64_t prefix_cache_bytes = int64_t{64} << 20;
   // States are stored every this many tokens from a text's first token (and
   // at its end). Prefill chunks end at these boundaries too (as well as at
