@@ -89,6 +89,18 @@ ABSL_FLAG(std::string, auth_token_file, "", "File with bearer tokens, one per li
           "LanguageModelService calls need 'authorization: Bearer <token>' (UNAUTHENTICATED "
           "otherwise). Health and reflection stay open for probes. Use with TLS.");
 
+ABSL_FLAG(std::string, http_listen, "", "Also serve the HTTP/JSON API (OpenAI-style "
+          "/v1/completions with SSE streaming, /v1/embeddings, /v1/models, /v1/score) and the "
+          "playground page (GET /) on HOST:PORT (port 0: any free port). Empty: off. Shares "
+          "TLS, tokens, limits, metrics and the drain with gRPC.");
+ABSL_FLAG(int, http_max_body_bytes, 1 << 20, "Largest HTTP request body in bytes; larger: 413.");
+ABSL_FLAG(absl::Duration, http_read_timeout, absl::Seconds(30), "An HTTP request (headers and "
+          "body) must arrive within this long, or the connection closes (slow clients).");
+ABSL_FLAG(absl::Duration, http_idle_timeout, absl::Seconds(60), "Close a keep-alive HTTP "
+          "connection idle for this long.");
+ABSL_FLAG(int, http_threads, 2, "Event-loop threads of the HTTP front (all connections share "
+          "them; none has its own).");
+
 namespace lstmserve {
 namespace {
 
@@ -167,6 +179,16 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, char** argv) {
   config.server.security.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   config.server.security.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   config.server.security.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  HttpOptions& http = config.server.http;
+  http.listen = absl::GetFlag(FLAGS_http_listen);
+  http.max_body_bytes = absl::GetFlag(FLAGS_http_max_body_bytes);
+  http.read_timeout = absl::GetFlag(FLAGS_http_read_timeout);
+  http.idle_timeout = absl::GetFlag(FLAGS_http_idle_timeout);
+  http.threads = absl::GetFlag(FLAGS_http_threads);
+  if (http.max_body_bytes < 1) {
+    return absl::InvalidArgumentError("--http-max-body-bytes must be >= 1");
+  }
+  if (http.threads < 1) return absl::InvalidArgumentError("--http-threads must be >= 1");
   config.server.scheduler.max_batch = absl::GetFlag(FLAGS_max_batch);
   config.server.scheduler.max_queue = absl::GetFlag(FLAGS_max_queue);
   config.server.scheduler.max_pending_tokens = absl::GetFlag(FLAGS_max_pending_tokens);

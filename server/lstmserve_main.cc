@@ -34,6 +34,7 @@ int Run(const ServerConfig& config) {
   std::cerr << "lstmserve: serving " << config.models.size() << " model(s) on port "
             << (*server)->port() << " with the " << EngineKindName(config.engine_kind)
             << " engine";
+  if ((*server)->http_port() != 0) std::cerr << "; HTTP on port " << (*server)->http_port();
   if ((*server)->metrics_port() != 0) {
     std::cerr << "; metrics on port " << (*server)->metrics_port();
   }

@@ -36,8 +36,11 @@ namespace lstmserve {
 
 class ServerMetrics final : public RequestObserver {
  public:
-  // The RPCs counted in lstmserve_requests_total (ListModels is not).
-  static constexpr const char* kRpcs[] = {"Generate", "Score", "Embed", "ListModels"};
+  // The RPCs counted in lstmserve_requests_total: gRPC methods and the HTTP
+  // front's endpoints (server/http_routes.h).
+  static constexpr const char* kRpcs[] = {"Generate",        "Score",          "Embed",
+                                          "ListModels",      "/v1/completions", "/v1/embeddings",
+                                          "/v1/score",       "/v1/models"};
 
   // Registers every family in `registry` (borrowed; outlives this).
   // INVALID_ARGUMENT if prometheus-cpp refuses a name (it throws; caught here).

@@ -126,6 +126,29 @@ struct TelemetryOptions {
   LogLevel log_level = LogLevel::kInfo;
 };
 
+// The HTTP/JSON front (server/http_server.h): OpenAI-style completions with
+// Server-Sent Events, embeddings, models, score and the playground page.
+struct HttpOptions {
+  // HOST:PORT to serve HTTP on (port 0: any free port, see
+  // LanguageModelServer::http_port). Empty: no HTTP front.
+  std::string listen;
+  // Largest request body; a larger one gets 413 before it is read.
+  int max_body_bytes = 1 << 20;
+  // Largest request line + headers; larger: 431 and the connection closes.
+  int max_header_bytes = 16 << 10;
+  // A request (headers and body) must arrive within this long after its
+  // first byte was awaited, or the connection closes (slow-loris).
+  absl::Duration read_timeout = absl::Seconds(30);
+  // A keep-alive connection with no request for this long is closed.
+  absl::Duration idle_timeout = absl::Seconds(60);
+  // A response write that makes no progress for this long closes the
+  // connection (and cancels its generation).
+  absl::Duration write_timeout = absl::Seconds(60);
+  // Threads running the HTTP event loop (accept, parse, write): all
+  // connections are multiplexed on them, none has its own thread.
+  int threads = 2;
+};
+
 struct ServerOptions {
   // gRPC listen address; port 0 picks a free port (LanguageModelServer::port).
   std::string listen = "0.0.0.0:50051";
@@ -140,6 +163,7 @@ struct ServerOptions {
   absl::Duration liveness_period = absl::Seconds(1);
   NetworkOptions network;
   SecurityOptions security;
+  HttpOptions http;  // off unless http.listen is set; shares security (TLS, tokens)
   // Run a short generation through each model before reporting SERVING.
   bool warm_up = true;
   SchedulerOptions scheduler;

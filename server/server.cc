@@ -117,6 +117,22 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
     s->registry_->StopAll(absl::UnavailableError("the server did not start"));
     return absl::UnavailableError(absl::StrCat("cannot listen on '", options.listen, "'"));
   }
+  if (!options.http.listen.empty()) {
+    s->http_api_ = std::make_unique<HttpApi>(
+        s->registry_.get(), options.limits,
+        s->request_observers_.empty() ? nullptr : &s->request_observers_, s->auth_.get());
+    HttpApi* api = s->http_api_.get();
+    auto http = HttpServer::Start(options.http, options.security,
+                                  [api](HttpRequest request, std::shared_ptr<HttpExchange> exchange) {
+                                    api->Handle(std::move(request), std::move(exchange));
+                                  });
+    if (!http.ok()) {
+      s->Shutdown(absl::ZeroDuration());
+      return http.status();
+    }
+    s->http_ = *std::move(http);
+    s->http_port_ = s->http_->port();
+  }
   grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
   health->SetServingStatus(false);
   health->SetServingStatus(kServiceName, false);
@@ -130,6 +146,7 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
   }
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
+  if (s->http_api_ != nullptr) s->http_api_->SetReady(true);
   return s;
 }
 
@@ -215,7 +232,15 @@ void LanguageModelServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   const absl::Time deadline = absl::Now() + grace;  // InfiniteFuture for an infinite grace
-  // Readiness now answers NOT_SERVING.
+  // Readiness now answers NOT_SERVING. HTTP: new requests get 503 at once
+  // and the listener closes (refused connects are what a proxy retries
+  // elsewhere; answers on open connections say Connection: close); streams
+  // in flight go on.
+  if (http_api_ != nullptr) {
+    http_api_->SetReady(false);
+    http_api_->StartDraining();
+  }
+  if (http_ != nullptr) http_->StopAccepting();
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus("", false);
     server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
@@ -241,6 +266,9 @@ void LanguageModelServer::Shutdown(absl::Duration grace) {
     registry_->StopAll(
         absl::UnavailableError("the server shut down before the request finished"));
   }
+  // Every generation has ended: let the HTTP answers already due be written
+  // (briefly), then close the connections.
+  if (http_ != nullptr) http_->Stop(absl::Now() + absl::Seconds(2));
   if (server_ != nullptr) {
     transport.join();
     if (liveness_ != nullptr) liveness_->Stop();

@@ -13,6 +13,10 @@
 // Transport: options.network (connection age, keepalive, message size);
 // options.security: TLS / mutual TLS and optional bearer-token auth.
 //
+// HTTP (options.http, off by default): the HTTP/JSON front with SSE
+// (server/http_routes.h) on its own port, sharing the models, schedulers,
+// limits, TLS, tokens, telemetry, readiness and drain.
+//
 // Telemetry (options.telemetry): with a metrics address, a Prometheus
 // exposer serves /metrics there (ServerMetrics + ProcessMetrics); with a
 // request log path, one JSON line per request (RequestLog).
@@ -32,6 +36,8 @@
 #include <prometheus/registry.h>
 
 #include "server/auth.h"
+#include "server/http_routes.h"
+#include "server/http_server.h"
 #include "server/liveness.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
@@ -55,6 +61,8 @@ class LanguageModelServer {
 
   // The bound port (useful with port 0).
   int port() const { return port_; }
+  // The bound HTTP port; 0 when the HTTP front is off.
+  int http_port() const { return http_port_; }
   // The bound metrics port; 0 when metrics are off.
   int metrics_port() const { return metrics_port_; }
   // The keys of portable states: from options.state_key_file, or one random
@@ -85,6 +93,7 @@ class LanguageModelServer {
   ServerOptions options_;
   int port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
   // Telemetry: declared before what reports to it, so it outlives them.
   std::shared_ptr<prometheus::Registry> metrics_registry_;
   std::unique_ptr<ServerMetrics> metrics_;
@@ -97,6 +106,8 @@ class LanguageModelServer {
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<LanguageModelService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpApi> http_api_;
+  std::unique_ptr<HttpServer> http_;  // destroyed before what its requests use
   std::unique_ptr<LivenessWatchdog> liveness_;  // destroyed first: uses server_ and registry_
   absl::Mutex shutdown_mu_;  // serializes Shutdown
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;

@@ -4,9 +4,8 @@
 
 namespace lstmserve {
 
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  std::string message(status.message());
+std::string BoundedStatusMessage(absl::string_view text) {
+  std::string message(text);
   if (message.size() > kMaxStatusMessageBytes) {
     // Cut on a UTF-8 character boundary.
     size_t cut = kMaxStatusMessageBytes - 3;
@@ -14,7 +13,13 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
     message.resize(cut);
     message += "...";
   }
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), message);
+  return message;
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      BoundedStatusMessage(status.message()));
 }
 
 }  // namespace lstmserve

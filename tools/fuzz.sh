@@ -11,7 +11,8 @@
 #   --jobs J     build parallelism, and how many targets fuzz at once (default:
 #                the number of CPUs; each target still gets N seconds)
 #   target       model_config_fuzzer safetensors_fuzzer tokenizer_fuzzer
-#                generate_request_fuzzer stop_matcher_fuzzer (default: all)
+#                generate_request_fuzzer stop_matcher_fuzzer openai_json_fuzzer
+#                (default: all)
 # A crash file becomes a regression test by committing it under
 # tests/fuzz/regressions/<target>/ (ctest replays it in the ordinary build).
 set -euo pipefail
@@ -19,7 +20,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 all_targets=(model_config_fuzzer safetensors_fuzzer tokenizer_fuzzer generate_request_fuzzer
-  stop_matcher_fuzzer)
+  stop_matcher_fuzzer openai_json_fuzzer)
 seconds=30
 build=build-fuzz
 jobs="$(nproc)"
@@ -51,6 +52,7 @@ max_len() {
     tokenizer_fuzzer) echo 1024 ;;
     generate_request_fuzzer) echo 8192 ;;
     stop_matcher_fuzzer) echo 1024 ;;
+    openai_json_fuzzer) echo 8192 ;;
   esac
 }
 
