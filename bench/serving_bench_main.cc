@@ -33,7 +33,9 @@
 #include "testing/random_package.h"
 
 ABSL_FLAG(std::string, engine, "onednn", "Engine: onednn or reference.");
-ABSL_FLAG(int, vocab, 65, "Vocabulary size (char model).");
+ABSL_FLAG(int, vocab, 65, "Vocabulary size.");
+ABSL_FLAG(bool, word, false,
+          "A word-level model (words \"<eos>\", \"<unk>\", \"w2\", ...) instead of a char model.");
 ABSL_FLAG(int, embedding, 64, "Embedding width.");
 ABSL_FLAG(int, hidden, 512, "Hidden size.");
 ABSL_FLAG(int, layers, 3, "LSTM layers.");
@@ -63,6 +65,7 @@ ModelPackage BenchPackage() {
   RandomPackageShape r;
   r.name = "bench";
   r.vocab_size = absl::GetFlag(FLAGS_vocab);
+  r.word_vocab = absl::GetFlag(FLAGS_word);
   r.embedding_dim = absl::GetFlag(FLAGS_embedding);
   r.hidden_size = absl::GetFlag(FLAGS_hidden);
   r.num_layers = absl::GetFlag(FLAGS_layers);
@@ -85,6 +88,16 @@ std::unique_ptr<InferenceEngine> Engine(int max_batch) {
   return *std::move(engine);
 }
 
+// The benchmark prompt's token ids and text: 'A' + i % 26 for a char
+// model, words "w2" ... "w27" for a word model.
+std::vector<int32_t> PromptIds() {
+  std::vector<int32_t> ids;
+  for (int i = 0; i < absl::GetFlag(FLAGS_prompt_tokens); ++i) {
+    ids.push_back(absl::GetFlag(FLAGS_word) ? 2 + i % 26 : i % 26);
+  }
+  return ids;
+}
+
 // CPU time of the calling thread, seconds.
 double ThreadCpuSeconds() {
   timespec ts;
@@ -94,7 +107,13 @@ double ThreadCpuSeconds() {
 
 std::string Prompt() {
   std::string p;
-  for (int i = 0; i < absl::GetFlag(FLAGS_prompt_tokens); ++i) p += static_cast<char>('A' + i % 26);
+  for (int32_t id : PromptIds()) {
+    if (absl::GetFlag(FLAGS_word)) {
+      absl::StrAppend(&p, p.empty() ? "" : " ", "w", id);
+    } else {
+      p += static_cast<char>('A' + id);
+    }
+  }
   return p;
 }
 
@@ -109,7 +128,8 @@ int Run() {
   std::thread([&] {
     auto engine = Engine(n);
     const ModelConfig& c = engine->config();
-    std::vector<SequenceState> states(n, SequenceState::Zeros(c.num_layers, c.hidden_size));
+    std::vector<SequenceState> states(
+        n, SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size));
     std::vector<SequenceState*> ptrs;
     for (auto& s : states) ptrs.push_back(&s);
     std::vector<int32_t> tokens(n, 1);
@@ -128,11 +148,10 @@ int Run() {
     }
     engine_tok_s = steps * n / absl::ToDoubleSeconds(absl::Now() - start);
     engine_cpu_us = (ThreadCpuSeconds() - cpu_start) * 1e6 / (steps * n);
-    std::vector<int32_t> prompt;
-    for (char ch : Prompt()) prompt.push_back(ch - 'A');  // the server's prompt (vocab starts at 'A')
+    const std::vector<int32_t> prompt = PromptIds();  // the server's prompt
     LatencyStats prefill;
     for (int i = 0; i < 20; ++i) {
-      SequenceState s = SequenceState::Zeros(c.num_layers, c.hidden_size);
+      SequenceState s = SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size);
       const absl::Time t = absl::Now();
       (void)engine->Prefill({PrefillItem{prompt, &s, logprobs.data(), nullptr}});
       prefill.Add(absl::ToDoubleSeconds(absl::Now() - t));
@@ -194,12 +213,13 @@ int Run() {
   const double served_tok_s = tokens.load() / absl::ToDoubleSeconds(absl::Now() - start);
   (*server)->Shutdown(absl::ZeroDuration());
   std::cout << absl::StrFormat(
-      "model char V=%d E=%d %dx%d, engine %s, %d streams, %d tokens/request\n"
+      "model %s V=%d E=%d %dx%d, engine %s, %d streams, %d tokens/request\n"
       "engine alone, batch-%d Step:   %10.1f tokens/s, %.2f us CPU per token (engine thread)\n"
       "served, %d streams:            %10.1f tokens/s (%.1f%% of the engine; %d errors)\n"
       "engine prefill of %d tokens:  %10.3f ms\n"
       "idle server time to 1st token: %10.3f ms (server-measured, median of 20)\n",
-      absl::GetFlag(FLAGS_vocab), absl::GetFlag(FLAGS_embedding), absl::GetFlag(FLAGS_layers),
+      absl::GetFlag(FLAGS_word) ? "word" : "char", absl::GetFlag(FLAGS_vocab),
+      absl::GetFlag(FLAGS_embedding), absl::GetFlag(FLAGS_layers),
       absl::GetFlag(FLAGS_hidden), absl::GetFlag(FLAGS_engine), n,
       absl::GetFlag(FLAGS_max_tokens), n, engine_tok_s, engine_cpu_us, n, served_tok_s,
       100.0 * served_tok_s / engine_tok_s, errors.load(), absl::GetFlag(FLAGS_prompt_tokens),

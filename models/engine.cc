@@ -15,11 +15,11 @@ absl::Status CheckState(const ModelConfig& config, const SequenceState* s, size_
                                                    " layers, the model ", config.num_layers));
   }
   for (const LayerState& l : s->layers) {
-    if (l.h.size() != static_cast<size_t>(config.hidden_size) ||
+    if (l.h.size() != static_cast<size_t>(config.output_size()) ||
         l.c.size() != static_cast<size_t>(config.hidden_size)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("state ", n, " has a layer whose width differs from hidden_size ",
-                       config.hidden_size));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "state ", n, " has a layer whose h width differs from ", config.output_size(),
+          " or whose c width differs from hidden_size ", config.hidden_size));
     }
   }
   return absl::OkStatus();

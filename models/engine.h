@@ -40,6 +40,12 @@ struct PrefillItem {
   SequenceState* state = nullptr;    // in: the start state; out: after tokens[T-1]
   float* last_logprobs = nullptr;    // [V] log-probs after tokens[T-1], or null
   float* all_logprobs = nullptr;     // [T, V] log-probs after each token, or null
+  // [T-1] or null: next_token_logprobs[t] = log P(tokens[t+1] | tokens[0..t]),
+  // what Score needs. The engine computes the head over bounded blocks of
+  // rows and keeps one value per row, so memory stays O(T + V) where
+  // all_logprobs needs a [T, V] matrix (0.5 GB for 4,096 tokens of a 32k
+  // vocabulary).
+  float* next_token_logprobs = nullptr;
 };
 
 class InferenceEngine {

@@ -8,17 +8,19 @@
 namespace lstmserve {
 
 struct LayerState {
-  std::vector<float> h;  // [H]
+  std::vector<float> h;  // [R]: R = proj_size when projected, else H
   std::vector<float> c;  // [H]
 };
 
 struct SequenceState {
   std::vector<LayerState> layers;  // [L]
 
-  static SequenceState Zeros(int num_layers, int hidden_size) {
+  // proj_size > 0: a projected LSTM, whose h has proj_size floats.
+  static SequenceState Zeros(int num_layers, int hidden_size, int proj_size = 0) {
     SequenceState s;
-    s.layers.assign(num_layers, LayerState{std::vector<float>(hidden_size, 0.0f),
-                                           std::vector<float>(hidden_size, 0.0f)});
+    s.layers.assign(num_layers,
+                    LayerState{std::vector<float>(proj_size > 0 ? proj_size : hidden_size, 0.0f),
+                               std::vector<float>(hidden_size, 0.0f)});
     return s;
   }
 };

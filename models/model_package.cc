@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "models/safetensors.h"
+#include "models/tokenizer_impls.h"
 
 namespace lstmserve {
 namespace {
@@ -78,7 +79,8 @@ int64_t ModelPackage::ParameterCount() const {
   int64_t n = weights.embedding.data.size() + weights.head_w.data.size() +
               weights.head_b.data.size();
   for (const auto& l : weights.layers) {
-    n += l.w_ih.data.size() + l.w_hh.data.size() + l.b_ih.data.size() + l.b_hh.data.size();
+    n += l.w_ih.data.size() + l.w_hh.data.size() + l.b_ih.data.size() + l.b_hh.data.size() +
+         l.w_hr.data.size();
   }
   return n;
 }
@@ -96,6 +98,13 @@ absl::StatusOr<ModelPackage> LoadModelPackage(const std::string& directory) {
   const std::string config_path = absl::StrCat(directory, "/", kConfigFileName);
   ASSIGN_OR_RETURN(std::string config_text, ReadSmallFile(config_path, kMaxConfigBytes));
   ASSIGN_OR_RETURN(pkg.config, ParseModelConfig(config_text, config_path));
+  if (pkg.config.tokenizer.type == TokenizerType::kSentencePiece) {
+    const std::string sp_path = absl::StrCat(directory, "/", pkg.config.tokenizer.model_file);
+    ASSIGN_OR_RETURN(pkg.config.tokenizer.sentencepiece_model,
+                     ReadSmallFile(sp_path, kMaxSentencePieceModelBytes));
+    ASSIGN_OR_RETURN(pkg.config.vocab_size,
+                     SentencePieceVocabSize(pkg.config.tokenizer.sentencepiece_model, sp_path));
+  }
   ASSIGN_OR_RETURN(auto file,
                    SafetensorsFile::Open(absl::StrCat(directory, "/", kWeightsFileName)));
   ASSIGN_OR_RETURN(pkg.weights, ReadModelWeights(pkg.config, *file));
@@ -105,6 +114,7 @@ absl::StatusOr<ModelPackage> LoadModelPackage(const std::string& directory) {
 absl::StatusOr<ModelWeights> ReadModelWeights(const ModelConfig& c, const SafetensorsFile& file) {
   ModelWeights weights;
   const int64_t V = c.vocab_size, E = c.embedding_dim, H = c.hidden_size;
+  const int64_t R = c.output_size(), P = c.proj_size;
   std::set<std::string> expected_names;
   auto take = [&](const std::string& name, std::vector<int64_t> shape, Tensor* out) {
     expected_names.insert(name);
@@ -114,13 +124,14 @@ absl::StatusOr<ModelWeights> ReadModelWeights(const ModelConfig& c, const Safete
   weights.layers.resize(c.num_layers);
   for (int k = 0; k < c.num_layers; ++k) {
     LstmLayerWeights& l = weights.layers[k];
-    const int64_t in = k == 0 ? E : H;
+    const int64_t in = k == 0 ? E : R;
     RETURN_IF_ERROR(take(absl::StrCat("lstm.weight_ih_l", k), {4 * H, in}, &l.w_ih));
-    RETURN_IF_ERROR(take(absl::StrCat("lstm.weight_hh_l", k), {4 * H, H}, &l.w_hh));
+    RETURN_IF_ERROR(take(absl::StrCat("lstm.weight_hh_l", k), {4 * H, R}, &l.w_hh));
     RETURN_IF_ERROR(take(absl::StrCat("lstm.bias_ih_l", k), {4 * H}, &l.b_ih));
     RETURN_IF_ERROR(take(absl::StrCat("lstm.bias_hh_l", k), {4 * H}, &l.b_hh));
+    if (P > 0) RETURN_IF_ERROR(take(absl::StrCat("lstm.weight_hr_l", k), {P, H}, &l.w_hr));
   }
-  RETURN_IF_ERROR(take("head.weight", {V, H}, &weights.head_w));
+  RETURN_IF_ERROR(take("head.weight", {V, R}, &weights.head_w));
   RETURN_IF_ERROR(take("head.bias", {V}, &weights.head_b));
   for (const auto& [name, view] : file.tensors()) {
     if (expected_names.count(name) == 0) {

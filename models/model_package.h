@@ -26,17 +26,20 @@ struct Tensor {
 };
 
 // One nn.LSTM layer, PyTorch layout: rows are gates in the order i, f, g, o.
+// With a projection (proj_size P > 0) h = W_hr·(o ⊙ tanh(c)) has P floats:
+// H below reads "R" = P, the width of h (ModelConfig::output_size()).
 struct LstmLayerWeights {
-  Tensor w_ih;  // [4H, In]: In = E for layer 0, H above
-  Tensor w_hh;  // [4H, H]
+  Tensor w_ih;  // [4H, In]: In = E for layer 0, R above
+  Tensor w_hh;  // [4H, R]
   Tensor b_ih;  // [4H]
   Tensor b_hh;  // [4H]
+  Tensor w_hr;  // [P, H] when projected, else empty
 };
 
 struct ModelWeights {
   Tensor embedding;  // [V, E]
   std::vector<LstmLayerWeights> layers;  // L entries
-  Tensor head_w;  // [V, H]
+  Tensor head_w;  // [V, R]
   Tensor head_b;  // [V]
 };
 
@@ -51,7 +54,9 @@ struct ModelPackage {
 inline constexpr char kConfigFileName[] = "config.json";
 inline constexpr char kWeightsFileName[] = "model.safetensors";
 
-// Loads and validates the package in `directory`. Errors name the file, the
+// Loads and validates the package in `directory` (for a sentencepiece
+// tokenizer also its model file, whose bytes land in
+// config.tokenizer.sentencepiece_model and whose piece count is vocab_size). Errors name the file, the
 // tensor and what was expected versus found:
 //   NOT_FOUND           a missing directory or file;
 //   FAILED_PRECONDITION a path of the wrong kind (a directory where a file

@@ -26,6 +26,9 @@ using onednn::Scratchpad;
 // that bounds T * N for prompt chunks.
 constexpr int kMaxPromptChunk = 512;
 constexpr size_t kPrefillScratchBudgetBytes = size_t{64} << 20;
+// Head rows per block when only target log-probs are wanted (Score): the
+// [rows, V] f32 block is 8 MB at V = 32k.
+constexpr size_t kMaxTargetHeadRows = 64;
 
 int PowerOfTwoFloor(int x) {
   int p = 1;
@@ -94,10 +97,12 @@ class OneDnnEngine final : public InferenceEngine {
     const PrefillItem* item;
     int offset;
   };
-  // A head output wanted: row `row` of the stack output goes to `dst` [V].
+  // A head output wanted: row `row` of the stack output goes to `dst` [V],
+  // or, with a target >= 0, only its log-prob of `target` to dst[0].
   struct HeadRow {
     size_t row;
     float* dst;
+    int32_t target = -1;
   };
 
   // All prompts advance together, T steps per call, T a power of two no
@@ -134,6 +139,14 @@ class OneDnnEngine final : public InferenceEngine {
         } else if (item.last_logprobs != nullptr && ends) {
           rows.push_back({static_cast<size_t>(T - 1) * N + n, item.last_logprobs});
         }
+        if (item.next_token_logprobs != nullptr) {
+          for (int t = 0; t < T; ++t) {
+            const size_t pos = static_cast<size_t>(active[n].offset + t);
+            if (pos + 1 >= item.tokens.size()) break;
+            rows.push_back({static_cast<size_t>(t) * N + n, item.next_token_logprobs + pos,
+                            item.tokens[pos + 1]});
+          }
+        }
       }
       RunHead(rows);
 
@@ -153,18 +166,23 @@ class OneDnnEngine final : public InferenceEngine {
   }
 
   // Runs the head over the wanted rows of the stack output, in blocks of at
-  // most max_batch rows. A block whose rows and destinations are both
-  // consecutive (one prompt's all_logprobs) runs in place, without copies.
+  // most max_batch rows (kMaxTargetHeadRows for target rows, so a Score's
+  // [rows, V] block stays small). A block whose rows and destinations are
+  // both consecutive (one prompt's all_logprobs) runs in place, without copies.
   void RunHead(const std::vector<HeadRow>& rows) {
     const int V = config_.vocab_size;
     const size_t row_bytes =
-        static_cast<size_t>(config_.hidden_size) * onednn::FormatFor(precision_).data_bytes;
+        static_cast<size_t>(config_.output_size()) * onednn::FormatFor(precision_).data_bytes;
     const uint8_t* h = stack_->output();
-    for (size_t begin = 0; begin < rows.size(); begin += head_->max_rows()) {
-      const size_t M = std::min(rows.size() - begin, static_cast<size_t>(head_->max_rows()));
-      bool consecutive = true;
+    size_t block = static_cast<size_t>(head_->max_rows());
+    for (const HeadRow& r : rows) {
+      if (r.target >= 0) block = std::min<size_t>(block, kMaxTargetHeadRows);
+    }
+    for (size_t begin = 0; begin < rows.size(); begin += block) {
+      const size_t M = std::min(rows.size() - begin, block);
+      bool consecutive = rows[begin].target < 0;
       for (size_t i = 1; i < M && consecutive; ++i) {
-        consecutive = rows[begin + i].row == rows[begin].row + i &&
+        consecutive = rows[begin + i].target < 0 && rows[begin + i].row == rows[begin].row + i &&
                       rows[begin + i].dst == rows[begin].dst + i * V;
       }
       if (consecutive) {
@@ -181,7 +199,12 @@ class OneDnnEngine final : public InferenceEngine {
       float* out = reinterpret_cast<float*>(head_out_.data());
       head_->Run(head_in_.data(), static_cast<int>(M), out, &scratchpad_, &stream_);
       for (size_t i = 0; i < M; ++i) {
-        std::memcpy(rows[begin + i].dst, out + i * V, V * sizeof(float));
+        const HeadRow& r = rows[begin + i];
+        if (r.target >= 0) {
+          *r.dst = out[i * V + r.target];
+        } else {
+          std::memcpy(r.dst, out + i * V, V * sizeof(float));
+        }
       }
     }
   }
@@ -213,6 +236,13 @@ absl::StatusOr<std::unique_ptr<InferenceEngine>> CreateOneDnnEngine(ModelPackage
   }
   RETURN_IF_ERROR(onednn::CheckCpuSupports(options.precision));
   const ModelConfig& config = package.config;
+  if (config.proj_size > 0 && options.precision == Precision::kInt8) {
+    // A projected h is not bounded to [-1, 1] like o ⊙ tanh(c), so the u8
+    // activation encoding (models/onednn_common.h) would clip it.
+    return absl::UnimplementedError(absl::StrCat(
+        "model '", config.name, "' has proj_size ", config.proj_size,
+        "; the oneDNN engine runs projected LSTMs at f32 and bf16, not int8"));
+  }
   const int threads = options.threads > 0 ? options.threads : omp_get_num_procs();
   // Memory per prompt token in a chunk: a layer's input-gate rows (4H f32,
   // one buffer per layer) plus activations; two gate vectors per layer bound it.

@@ -15,7 +15,8 @@ std::unique_ptr<OutputHead> OutputHead::Create(const ModelConfig& config, ModelW
                                                const dnnl::engine& engine, dnnl::stream* stream) {
   std::unique_ptr<OutputHead> head(new OutputHead(config, precision, max_rows));
   head->engine_ = engine;
-  const int64_t V = config.vocab_size, H = config.hidden_size;
+  // H here is the width of h the head reads (proj_size when projected).
+  const int64_t V = config.vocab_size, H = config.output_size();
   std::vector<float>& w = weights->head_w.data;  // [V, H] row-major == [H, V] "ba"
   std::vector<float> bias = weights->head_b.data;
   // The user-side weights the packed copy is reordered from.
@@ -57,7 +58,7 @@ std::unique_ptr<OutputHead> OutputHead::Create(const ModelConfig& config, ModelW
 }
 
 dnnl::matmul::primitive_desc OutputHead::MakeMatmul(int M, const md& weights_md) const {
-  const int64_t V = config_.vocab_size, H = config_.hidden_size;
+  const int64_t V = config_.vocab_size, H = config_.output_size();
   const md src({M, H}, format_.data, tag::ab);
   const md bias({1, V}, dt::f32, tag::ab);
   const md dst({M, V}, dt::f32, tag::ab);

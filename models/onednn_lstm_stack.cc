@@ -63,7 +63,7 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
                         absl::Span<SequenceState* const> states, Scratchpad* scratchpad,
                         dnnl::stream* stream) {
   const int N = static_cast<int>(states.size());
-  const int64_t E = config_.embedding_dim, H = config_.hidden_size;
+  const int64_t E = config_.embedding_dim, R = config_.output_size();
   const size_t esize = format_.data_bytes;
   if (!layer0_table()) {
     // Layer-0 inputs: [T, N, E] rows gathered from the embedding table.
@@ -79,7 +79,7 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
   const uint8_t* layer_in = input_.data();
   for (size_t l = 0; l < layers_.size(); ++l) {
     AlignedBuffer& out = activations_[l % 2];
-    out.Reserve(static_cast<size_t>(T) * N * H * esize);
+    out.Reserve(static_cast<size_t>(T) * N * R * esize);
     layers_[l]->Forward(T, token, layer_in, states, out.data(), scratchpad, stream);
     layer_in = out.data();
   }

@@ -52,7 +52,8 @@ class LstmStack {
                dnnl::stream* stream);
 
   // The top layer's outputs of the last Forward, in the activation data
-  // type: [T, N, H], the row of (t, n) at element (t * N + n) * H.
+  // type: [T, N, R], the row of (t, n) at element (t * N + n) * R (R = the
+  // width of h: proj_size when projected, else hidden_size).
   const uint8_t* output() const { return output_; }
 
   // Bytes held by packed weights, biases and the tables.
@@ -71,7 +72,7 @@ class LstmStack {
   std::vector<uint8_t> embedding_table_;  // [V, E] in the activation type; empty with a table
   std::vector<std::unique_ptr<MatmulLayer>> layers_;
   AlignedBuffer input_;           // [T, N, E] layer-0 inputs
-  AlignedBuffer activations_[2];  // layer outputs, ping-pong: [T, N, H]
+  AlignedBuffer activations_[2];  // layer outputs, ping-pong: [T, N, R]
   const uint8_t* output_ = nullptr;
 };
 

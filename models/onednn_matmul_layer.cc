@@ -35,8 +35,8 @@ std::unique_ptr<MatmulLayer> MatmulLayer::Create(const ModelConfig& config,
                                                  dnnl::stream* stream) {
   std::unique_ptr<MatmulLayer> self(new MatmulLayer(config, layer, precision));
   self->engine_ = engine;
-  const int64_t H = config.hidden_size, G = 4 * H;
-  const int64_t In = layer == 0 ? config.embedding_dim : H;
+  const int64_t H = config.hidden_size, G = 4 * H, R = config.output_size();
+  const int64_t In = layer == 0 ? config.embedding_dim : R;
   const LstmLayerWeights& w = weights.layers[layer];
 
   std::vector<float> bias(G);
@@ -58,17 +58,24 @@ std::unique_ptr<MatmulLayer> MatmulLayer::Create(const ModelConfig& config,
     }
   } else {
     self->input_.K = In;
+    self->input_.cols = G;
     self->Pack(&self->input_, w.w_ih.data, input_column_scale, &bias, max_batch, max_rows,
                stream);
   }
-  self->recurrent_.K = H;
+  self->recurrent_.K = R;
+  self->recurrent_.cols = G;
   self->Pack(&self->recurrent_, w.w_hh.data, {}, nullptr, max_batch, max_rows, stream);
+  if (config.proj_size > 0) {
+    self->projection_.K = H;
+    self->projection_.cols = R;
+    self->Pack(&self->projection_, w.w_hr.data, {}, nullptr, max_batch, max_batch, stream);
+  }
   return self;
 }
 
 dnnl::matmul::primitive_desc MatmulLayer::MakeMatmul(const Gemm& gemm, int M,
                                                      const md& weights_md) const {
-  const int64_t G = 4 * config_.hidden_size;
+  const int64_t G = gemm.cols;
   const md src({M, gemm.K}, format_.data, tag::ab);
   const md dst({M, G}, dt::f32, tag::ab);
   if (gemm.with_bias) {
@@ -83,8 +90,8 @@ dnnl::matmul::primitive_desc MatmulLayer::MakeMatmul(const Gemm& gemm, int M,
 void MatmulLayer::Pack(Gemm* gemm, const std::vector<float>& w_rows,
                        absl::Span<const float> column_scale, const std::vector<float>* bias,
                        int max_batch, int max_rows, dnnl::stream* stream) {
-  const int64_t K = gemm->K, G = 4 * config_.hidden_size;
-  std::vector<float> w = w_rows;  // [4H, K] == W^T [K, 4H] in "ba"
+  const int64_t K = gemm->K, G = gemm->cols;
+  std::vector<float> w = w_rows;  // [G, K] == W^T [K, G] in "ba"
   if (!column_scale.empty()) {
     for (int64_t r = 0; r < G; ++r) {
       for (int64_t k = 0; k < K; ++k) w[r * K + k] *= column_scale[k];
@@ -162,15 +169,20 @@ void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
                           const uint8_t* in, absl::Span<SequenceState* const> states,
                           uint8_t* out, Scratchpad* scratchpad, dnnl::stream* stream) {
   const int N = static_cast<int>(states.size());
-  const int64_t H = config_.hidden_size, G = 4 * H;
+  const int64_t H = config_.hidden_size, G = 4 * H, R = config_.output_size();
+  const bool projected = config_.proj_size > 0;
   const size_t esize = format_.data_bytes;
   const bool f32 = format_.data == dt::f32;  // h_ itself can be the matmul's input
-  h_.resize(static_cast<size_t>(N) * H);
+  h_.resize(static_cast<size_t>(N) * R);
   c_.resize(static_cast<size_t>(N) * H);
+  if (projected) {
+    h_full_.resize(static_cast<size_t>(N) * H);
+    if (!f32) h_full_src_.Reserve(static_cast<size_t>(N) * H * esize);
+  }
 #pragma omp parallel for schedule(static) if (N >= kParallelCopies)
   for (int n = 0; n < N; ++n) {
     const LayerState& st = states[n]->layers[layer_];
-    std::memcpy(h_.data() + n * H, st.h.data(), H * sizeof(float));
+    std::memcpy(h_.data() + n * R, st.h.data(), R * sizeof(float));
     std::memcpy(c_.data() + n * H, st.c.data(), H * sizeof(float));
   }
 
@@ -183,44 +195,58 @@ void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
   }
   h_gates_.Reserve(static_cast<size_t>(N) * G * sizeof(float));
   float* h_gates = reinterpret_cast<float*>(h_gates_.data());
-  if (!f32) h_src_.Reserve(static_cast<size_t>(N) * H * esize);
+  if (!f32) h_src_.Reserve(static_cast<size_t>(N) * R * esize);
 
   for (int t = 0; t < T; ++t) {
-    // [N, 4H] = h [N, H] · W_hh^T [H, 4H]
+    // [N, 4H] = h [N, R] · W_hh^T [R, 4H]
     const void* h_src = h_.data();
     if (!f32) {
       // bf16/int8: the matmul reads h in the activation type -- the last
-      // step's output rows, [N, H] in `out`; before the first step, encoded.
+      // step's output rows, [N, R] in `out`; before the first step, encoded.
       if (t == 0) {
-        EncodeActivations(format_, h_.data(), N * H, h_src_.data());
+        EncodeActivations(format_, h_.data(), N * R, h_src_.data());
         h_src = h_src_.data();
       } else {
-        h_src = out + static_cast<size_t>(t - 1) * N * H * esize;
+        h_src = out + static_cast<size_t>(t - 1) * N * R * esize;
       }
     }
     Run(&recurrent_, N, h_src, h_gates, scratchpad, stream);
-    uint8_t* out_t = out + static_cast<size_t>(t) * N * H * esize;
+    uint8_t* out_t = out + static_cast<size_t>(t) * N * R * esize;
 #pragma omp parallel for schedule(static) if (N >= kParallelCells)
     for (int n = 0; n < N; ++n) {
       const float* x = table() ? table_.data() + static_cast<size_t>(token(t, n)) * G
                                : x_gates + (static_cast<size_t>(t) * N + n) * G;
+      if (projected) {
+        // The cell's output o ⊙ tanh(c') is the projection's input.
+        float* h_full = h_full_.data() + n * H;
+        LstmCell(x, h_gates + n * G, H, c_.data() + n * H, h_full);
+        if (!f32) EncodeActivations(format_, h_full, H, h_full_src_.data() + n * H * esize);
+        continue;
+      }
       float* h = h_.data() + n * H;
       LstmCell(x, h_gates + n * G, H, c_.data() + n * H, h);
       uint8_t* out_row = out_t + n * H * esize;
       EncodeActivations(format_, h, H, out_row);
+    }
+    if (projected) {
+      // [N, P] = h_full [N, H] · W_hr^T [H, P]
+      Run(&projection_, N, f32 ? static_cast<const void*>(h_full_.data()) : h_full_src_.data(),
+          h_.data(), scratchpad, stream);
+      EncodeActivations(format_, h_.data(), N * R, out_t);
     }
   }
 
 #pragma omp parallel for schedule(static) if (N >= kParallelCopies)
   for (int n = 0; n < N; ++n) {
     LayerState& st = states[n]->layers[layer_];
-    std::memcpy(st.h.data(), h_.data() + n * H, H * sizeof(float));
+    std::memcpy(st.h.data(), h_.data() + n * R, R * sizeof(float));
     std::memcpy(st.c.data(), c_.data() + n * H, H * sizeof(float));
   }
 }
 
 size_t MatmulLayer::weight_bytes() const {
   size_t bytes = table_.size() * sizeof(float) + recurrent_.weights.get_desc().get_size();
+  if (config_.proj_size > 0) bytes += projection_.weights.get_desc().get_size();
   if (!table()) bytes += input_.weights.get_desc().get_size() + input_.bias.get_desc().get_size();
   return bytes;
 }

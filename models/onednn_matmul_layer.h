@@ -14,6 +14,11 @@
 // ~80%; a layer of its own needs no equal-width rule, and prompts run faster
 // too (the input GEMM of all timesteps at once, then M = N steps).
 //
+// A projected LSTM (proj_size P > 0) adds one matmul per timestep after the
+// cell: h [N, P] = h_full [N, H] · W_hr^T [H, P]; then h (P wide) is the
+// recurrent matmul's input, the layer's output and the state's h. Below, R
+// is the width of h: P when projected, else H.
+//
 // Layer 0 of a small-vocabulary (char-level) model reads a per-token table
 // instead of the input matmul: layer 0's input is always one of V embedding
 // rows, so table[v] = W_ih · embedding[v] + b_ih + b_hh ([V, 4H], computed
@@ -70,7 +75,7 @@ class MatmulLayer {
   // layer, token(t, n); otherwise `in`, [T, N, In] in the activation data
   // type (row (t, n) at element (t * N + n) * In). This layer of states[n]
   // is read, then replaced by its state after step T-1. Writes the output h
-  // of every step to `out`, [T, N, H] in the activation data type.
+  // of every step to `out`, [T, N, R] in the activation data type.
   void Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token, const uint8_t* in,
                absl::Span<SequenceState* const> states, uint8_t* out, Scratchpad* scratchpad,
                dnnl::stream* stream);
@@ -91,6 +96,7 @@ class MatmulLayer {
   // attributes (int8: zero point and output scales), its primitives per M.
   struct Gemm {
     int64_t K = 0;
+    int64_t cols = 0;  // output width: 4H for the gate matmuls, P for the projection
     bool with_bias = false;
     dnnl::primitive_attr attr;
     dnnl::memory::desc weights_md;
@@ -100,7 +106,7 @@ class MatmulLayer {
   MatmulLayer(const ModelConfig& config, int layer, Precision precision);
   dnnl::matmul::primitive_desc MakeMatmul(const Gemm& gemm, int M,
                                           const dnnl::memory::desc& weights_md) const;
-  // Packs W ([4H, K] row-major, columns multiplied by column_scale if not
+  // Packs W ([cols, K] row-major, columns multiplied by column_scale if not
   // empty) and the bias (if not null).
   void Pack(Gemm* gemm, const std::vector<float>& w_rows, absl::Span<const float> column_scale,
             const std::vector<float>* bias, int max_batch, int max_rows, dnnl::stream* stream);
@@ -114,12 +120,15 @@ class MatmulLayer {
   dnnl::engine engine_;
   std::vector<float> table_;  // [V, 4H], layer 0 of small vocabularies only
   Gemm input_;                // W_ih (K = In), with bias; unused with a table
-  Gemm recurrent_;            // W_hh (K = H)
+  Gemm recurrent_;            // W_hh (K = R)
+  Gemm projection_;           // W_hr (K = H, cols = P); only when projected
   int primitives_created_ = 0;
   AlignedBuffer x_gates_;     // [T, N, 4H] f32: input part of the gates
   AlignedBuffer h_gates_;     // [N, 4H] f32: h · W_hh^T
-  AlignedBuffer h_src_;       // [N, H] the start h in the activation type (bf16, int8)
-  std::vector<float> h_, c_;  // [N, H] the state while stepping
+  AlignedBuffer h_src_;       // [N, R] the start h in the activation type (bf16, int8)
+  std::vector<float> h_, c_;  // [N, R], [N, H]: the state while stepping
+  std::vector<float> h_full_;     // [N, H] cell outputs before the projection
+  AlignedBuffer h_full_src_;      // [N, H] the same in the activation type (bf16)
 };
 
 }  // namespace lstmserve::onednn

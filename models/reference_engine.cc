@@ -47,6 +47,9 @@ class ReferenceEngine final : public InferenceEngine {
       for (size_t t = 0; t < item.tokens.size(); ++t) {
         float* out = item.all_logprobs != nullptr ? item.all_logprobs + t * V : row.data();
         StepUnchecked(item.tokens.subspan(t, 1), absl::MakeConstSpan(&state, 1), out);
+        if (item.next_token_logprobs != nullptr && t + 1 < item.tokens.size()) {
+          item.next_token_logprobs[t] = out[item.tokens[t + 1]];
+        }
       }
       if (item.last_logprobs != nullptr) {
         const float* last =
@@ -67,6 +70,7 @@ class ReferenceEngine final : public InferenceEngine {
     const ModelWeights& w = package_.weights;
     const int N = static_cast<int>(tokens.size());
     const int H = c.hidden_size;
+    const int R = c.output_size();  // the width of h: P when projected, else H
     ConstMatrixMap embedding(w.embedding.data.data(), c.vocab_size, c.embedding_dim);
     RowMatrix x(N, c.embedding_dim);  // [N, E]
     for (int n = 0; n < N; ++n) x.row(n) = embedding.row(tokens[n]);
@@ -74,15 +78,16 @@ class ReferenceEngine final : public InferenceEngine {
     for (int k = 0; k < c.num_layers; ++k) {
       const LstmLayerWeights& l = w.layers[k];
       ConstMatrixMap w_ih(l.w_ih.data.data(), 4 * H, x.cols());  // [4H, In]
-      ConstMatrixMap w_hh(l.w_hh.data.data(), 4 * H, H);         // [4H, H]
-      RowMatrix h(N, H), cell(N, H);                             // [N, H]
+      ConstMatrixMap w_hh(l.w_hh.data.data(), 4 * H, R);         // [4H, R]
+      RowMatrix h(N, R), cell(N, H);                             // [N, R], [N, H]
       for (int n = 0; n < N; ++n) {
-        h.row(n) = Eigen::Map<const Vector>(states[n]->layers[k].h.data(), H);
+        h.row(n) = Eigen::Map<const Vector>(states[n]->layers[k].h.data(), R);
         cell.row(n) = Eigen::Map<const Vector>(states[n]->layers[k].c.data(), H);
       }
-      // [N, 4H] = [N, In]·[In, 4H] + [N, H]·[H, 4H] + [4H]
+      // [N, 4H] = [N, In]·[In, 4H] + [N, R]·[R, 4H] + [4H]
       RowMatrix gates = x * w_ih.transpose() + h * w_hh.transpose();
       gates.rowwise() += bias_[k];
+      RowMatrix h_full(N, H);  // [N, H] = o ⊙ tanh(c')
       // Gate order, PyTorch's (and oneDNN's): input, forget, cell candidate g, output.
       for (int n = 0; n < N; ++n) {
         for (int j = 0; j < H; ++j) {
@@ -91,16 +96,22 @@ class ReferenceEngine final : public InferenceEngine {
           const float g_gate = std::tanh(gates(n, 2 * H + j));
           const float o_gate = Sigmoid(gates(n, 3 * H + j));
           cell(n, j) = f_gate * cell(n, j) + i_gate * g_gate;
-          h(n, j) = o_gate * std::tanh(cell(n, j));
+          h_full(n, j) = o_gate * std::tanh(cell(n, j));
         }
       }
+      if (c.proj_size > 0) {
+        ConstMatrixMap w_hr(l.w_hr.data.data(), R, H);  // [P, H]
+        h.noalias() = h_full * w_hr.transpose();        // [N, P] = [N, H]·[H, P]
+      } else {
+        h = std::move(h_full);
+      }
       for (int n = 0; n < N; ++n) {
-        Eigen::Map<Vector>(states[n]->layers[k].h.data(), H) = h.row(n);
+        Eigen::Map<Vector>(states[n]->layers[k].h.data(), R) = h.row(n);
         Eigen::Map<Vector>(states[n]->layers[k].c.data(), H) = cell.row(n);
       }
       x = std::move(h);
     }
-    ConstMatrixMap head_w(w.head_w.data.data(), c.vocab_size, H);  // [V, H]
+    ConstMatrixMap head_w(w.head_w.data.data(), c.vocab_size, R);  // [V, R]
     Eigen::Map<const Vector> head_b(w.head_b.data.data(), c.vocab_size);
     Eigen::Map<RowMatrix> out(logprobs, N, c.vocab_size);  // [N, V]
     out.noalias() = x * head_w.transpose();

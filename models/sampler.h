@@ -29,10 +29,14 @@ class Sampler {
 
  private:
   uint64_t NextU64();  // xoshiro256** (portable: same sequence everywhere)
+  // Samples among order_[0, keep), sorted most likely first (top-k).
+  int32_t SampleSorted(const float* logprobs, int keep, double inv_t);
+  // Candidates sorted per block while walking without top-k.
+  static constexpr int kSortBlock = 64;
   SamplingParams params_;
   uint64_t s_[4];
   std::vector<int32_t> order_;   // scratch: candidate ids
-  std::vector<double> weights_;  // scratch
+  std::vector<double> weights_;  // scratch: tempered weights (by rank for top-k, else by id)
 };
 
 }  // namespace lstmserve

@@ -117,4 +117,11 @@ std::string Utf8Assembler::Flush() {
   return out;
 }
 
+bool IsWhitespace(char32_t cp) {
+  if (cp == U' ' || (cp >= U'\t' && cp <= U'\r') || (cp >= 0x1C && cp <= 0x1F)) return true;
+  if (cp < 0x85) return false;
+  return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
+         cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
 }  // namespace lstmserve

@@ -20,6 +20,12 @@ bool DecodeUtf8(absl::string_view text, std::vector<char32_t>* out,
 // Appends the UTF-8 encoding of `cp` (must be a valid scalar value).
 void AppendUtf8(char32_t cp, std::string* out);
 
+// Whether `cp` is whitespace as Python's str.split() sees it (ASCII
+// \t \n \v \f \r, U+001C..U+001F, space, U+0085, U+00A0, U+1680,
+// U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000): the word
+// tokenizer splits text exactly as PyTorch's word_language_model does.
+bool IsWhitespace(char32_t cp);
+
 // Printable description of a code point for error messages: 'x' (U+0078).
 std::string DescribeCodePoint(char32_t cp);
 

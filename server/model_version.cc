@@ -20,6 +20,7 @@ v1::ModelInfo Describe(const std::string& name, int64_t version, const Inference
   info.set_num_layers(c.num_layers);
   info.set_hidden_size(c.hidden_size);
   info.set_embedding_dim(c.embedding_dim);
+  info.set_proj_size(c.proj_size);
   info.set_vocab_size(c.vocab_size);
   info.set_tokenizer(TokenizerTypeName(c.tokenizer.type));
   info.set_precision(PrecisionName(engine.precision()));

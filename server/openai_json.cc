@@ -292,7 +292,7 @@ std::string CompletionJson(const CompletionHeader& header, const CompletionPiece
          offsets = json::array();
     int64_t offset = piece.text_offset;
     for (const v1::GeneratedToken& t : *piece.tokens) {
-      const std::string text = tokenizer->TokenBytes(t.token_id());
+      const std::string text = tokenizer->TokenText(t.token_id());
       tokens.push_back(text);
       logprobs.push_back(t.logprob());
       offsets.push_back(offset);

@@ -321,7 +321,8 @@ void ModelScheduler::Admit(std::vector<Work> taken) {
   auto StartText = [&](const TextInput& input, PrefillTask* task) {
     task->state = input.start_state
                       ? *input.start_state
-                      : SequenceState::Zeros(config.num_layers, config.hidden_size);
+                      : SequenceState::Zeros(config.num_layers, config.hidden_size,
+                                             config.proj_size);
     task->use_cache = !input.start_state.has_value();
     if (input.return_state) task->capture_at = static_cast<int>(input.tokens.size()) - 1;
   };
@@ -345,7 +346,8 @@ void ModelScheduler::Admit(std::vector<Work> taken) {
               // The client's prompt tokens (a start state's last token is not one).
               observer_->OnAdmitted(prompt - (job->spec.start_state ? 1 : 0), now - job->arrival);
               auto seq = std::make_unique<Sequence>(std::move(job), tokenizer_, observer_,
-                                                    config.num_layers, config.hidden_size, now);
+                                                    config.num_layers, config.hidden_size,
+                                                    config.proj_size, now);
               if (JoinsThroughSteps(prompt)) {
                 active_.push_back(std::move(seq));
                 return false;
@@ -387,7 +389,10 @@ void ModelScheduler::PrefillChunk() {
   const size_t n = prefill_.size();
   std::vector<PrefillItem> items(n);
   std::vector<int> ends(n);
-  std::vector<std::vector<float>> rows(n);  // a chunk's log-probs: [T, V] or [V]
+  // A chunk's log-probs: [V] after a generation's prompt; for a Score only
+  // each next token's log-prob (next_token_logprobs, [T-1]) and the last
+  // row ([V], whose next token starts the next chunk), never [T, V].
+  std::vector<std::vector<float>> rows(n);
   int tokens = 0;
   for (size_t i = 0; i < n; ++i) {
     PrefillTask& task = *prefill_[i];
@@ -402,8 +407,9 @@ void ModelScheduler::PrefillChunk() {
     items[i].tokens = absl::MakeConstSpan(task.tokens()).subspan(task.pos, T);
     items[i].state = task.mutable_state();
     if (std::holds_alternative<ScoreWork>(task.work)) {
-      rows[i].resize(static_cast<size_t>(T) * V);
-      items[i].all_logprobs = rows[i].data();
+      rows[i].resize(static_cast<size_t>(T - 1) + V);
+      items[i].next_token_logprobs = T > 1 ? rows[i].data() : nullptr;
+      items[i].last_logprobs = rows[i].data() + (T - 1);
     } else if (task.sequence() != nullptr && ends[i] == size) {
       rows[i].resize(V);
       items[i].last_logprobs = rows[i].data();
@@ -443,13 +449,16 @@ void ModelScheduler::PrefillChunk() {
                      if (complete && !seq->finished()) active_.push_back(std::move(seq));
                    },
                    [&](ScoreWork& w) {
-                     // Row t holds the log-probs after token begin+t, i.e. of
-                     // token begin+t+1.
+                     // Token j's log-prob comes from the row after token j-1:
+                     // next_token_logprobs within the chunk, the last row
+                     // ([V], after rows[i][T-1]) for the first token of the next.
                      const int first = std::max(begin + 1, w.first_scored);
                      const int last = std::min(task->pos + 1, task->size());
+                     const int T = task->pos - begin;
                      for (int j = first; j < last; ++j) {
                        const int32_t token = w.input.tokens[j];
-                       const float lp = rows[i][static_cast<size_t>(j - 1 - begin) * V + token];
+                       const int t = j - 1 - begin;
+                       const float lp = t < T - 1 ? rows[i][t] : rows[i][T - 1 + token];
                        task->result.token_ids.push_back(token);
                        task->result.logprobs.push_back(lp);
                        task->result.total += lp;

@@ -44,13 +44,14 @@ void FinishUnstarted(const GenerationJob& job, v1::FinishReason reason, const ab
 
 Sequence::Sequence(std::unique_ptr<GenerationJob> job, const Tokenizer* tokenizer,
                    SchedulerObserver* observer, int num_layers, int hidden_size,
-                   absl::Time admitted)
+                   int proj_size, absl::Time admitted)
     : job_(std::move(job)),
       tokenizer_(tokenizer),
       observer_(observer),
       state_(job_->spec.start_state ? *job_->spec.start_state
-                                    : SequenceState::Zeros(num_layers, hidden_size)),
+                                    : SequenceState::Zeros(num_layers, hidden_size, proj_size)),
       sampler_(job_->spec.sampling),
+      text_(tokenizer->NewDecoder()),
       stop_(job_->spec.stops),
       admitted_(admitted) {}
 
@@ -78,7 +79,7 @@ void Sequence::AddToken(int32_t id, const float* logprobs, int vocab_size,
   for (int i = 0; i < k; ++i) {
     v1::TokenAlternative* alt = token->add_top_logprobs();
     alt->set_token_id(ids[i]);
-    alt->set_token_text(tokenizer_->TokenBytes(ids[i]));
+    alt->set_token_text(tokenizer_->TokenText(ids[i]));
     alt->set_logprob(logprobs[ids[i]]);
   }
 }
@@ -98,11 +99,11 @@ void Sequence::Consume(const float* logprobs, int vocab_size, absl::Time now) {
   v1::GenerateResponse delta = NewDelta();
   AddToken(id, logprobs, vocab_size, &delta);
   std::string* text = delta.mutable_text();
-  if (stop_.Push(utf8_.Push(tokenizer_->TokenBytes(id)), text)) {
+  if (stop_.Push(text_->Push(id), text)) {
     delta.set_finish_reason(v1::FINISH_REASON_STOP);
   } else if (generated_ >= job_->spec.max_tokens) {
     // A byte model may end inside a character: Flush yields U+FFFD for it.
-    if (stop_.Push(utf8_.Flush(), text)) {
+    if (stop_.Push(text_->Flush(), text)) {
       delta.set_finish_reason(v1::FINISH_REASON_STOP);
     } else {
       stop_.Flush(text);

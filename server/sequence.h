@@ -20,7 +20,6 @@
 #include "models/lstm_state.h"
 #include "models/sampler.h"
 #include "models/tokenizer.h"
-#include "models/utf8.h"
 #include "server/generation.h"
 #include "server/scheduler_observer.h"
 #include "server/stop_matcher.h"
@@ -31,8 +30,10 @@ class Sequence {
  public:
   // `tokenizer` and `observer` (told of each token and of the end) are
   // borrowed and outlive the sequence.
+  // `proj_size` > 0: a projected LSTM (h has proj_size floats).
   Sequence(std::unique_ptr<GenerationJob> job, const Tokenizer* tokenizer,
-           SchedulerObserver* observer, int num_layers, int hidden_size, absl::Time admitted);
+           SchedulerObserver* observer, int num_layers, int hidden_size, int proj_size,
+           absl::Time admitted);
 
   const GenerationSpec& spec() const { return job_->spec; }
   SequenceState* state() { return &state_; }
@@ -79,7 +80,7 @@ class Sequence {
   SchedulerObserver* observer_;
   SequenceState state_;
   Sampler sampler_;
-  Utf8Assembler utf8_;
+  std::unique_ptr<TextDecoder> text_;  // this generation's streamed text
   StopMatcher stop_;
   absl::Time admitted_;
   std::optional<absl::Time> first_token_;

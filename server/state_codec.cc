@@ -65,7 +65,7 @@ StateModel StateModel::For(std::string name, std::string fingerprint, const Mode
   m.name = std::move(name);
   m.fingerprint = std::move(fingerprint);
   m.vocab_size = config.vocab_size;
-  m.layers.assign(config.num_layers, {config.hidden_size, config.hidden_size});
+  m.layers.assign(config.num_layers, {config.output_size(), config.hidden_size});  // h: P if projected
   return m;
 }
 

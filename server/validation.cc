@@ -26,16 +26,21 @@ absl::Status ValidateRequestId(const std::string& id) {
 absl::StatusOr<std::vector<int32_t>> EncodeText(absl::string_view text, absl::string_view field,
                                                 const Tokenizer& tokenizer, int max_tokens) {
   if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
-  // A token is at least one byte and a character at most four: decide
-  // hopeless lengths before decoding anything.
-  const size_t max_bytes = static_cast<size_t>(max_tokens) *
-                           (tokenizer.type() == TokenizerType::kChar ? 4 : 1);
-  if (text.size() > max_bytes) {
+  // With a bound on the bytes per token (char, byte), decide hopeless
+  // lengths before decoding anything.
+  const size_t max_bytes =
+      static_cast<size_t>(max_tokens) * static_cast<size_t>(tokenizer.max_bytes_per_token());
+  if (max_bytes > 0 && text.size() > max_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(field, " is ", text.size(),
                                                    " bytes, more than the limit of ", max_tokens,
                                                    " tokens allows"));
   }
   ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer.Encode(text, field));
+  if (ids.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " encodes to no tokens (only whitespace for this ",
+                     TokenizerTypeName(tokenizer.type()), " tokenizer)"));
+  }
   if (static_cast<int64_t>(ids.size()) > max_tokens) {
     return absl::InvalidArgumentError(absl::StrCat(field, " is ", ids.size(),
                                                    " tokens; the limit is ", max_tokens));

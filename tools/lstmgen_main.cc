@@ -48,7 +48,8 @@ int Run() {
   }
   const int V = package->config.vocab_size;
   SequenceState state =
-      SequenceState::Zeros(package->config.num_layers, package->config.hidden_size);
+      SequenceState::Zeros(package->config.num_layers, package->config.hidden_size,
+                           package->config.proj_size);
   auto engine = CreateEngine(kind, *std::move(package), options);
   if (!engine.ok()) {
     std::cerr << "lstmgen: " << engine.status() << "\n";
@@ -73,18 +74,18 @@ int Run() {
   params.top_p = static_cast<float>(absl::GetFlag(FLAGS_top_p));
   params.seed = absl::GetFlag(FLAGS_seed);
   Sampler sampler(params);
-  Utf8Assembler text;
+  std::unique_ptr<TextDecoder> text = (*tokenizer)->NewDecoder();
   std::cout << absl::GetFlag(FLAGS_prompt);
   SequenceState* states[] = {&state};
   for (int i = 0; i < absl::GetFlag(FLAGS_max_tokens); ++i) {
     const int32_t id = sampler.Sample(logprobs.data(), V);
-    std::cout << text.Push((*tokenizer)->TokenBytes(id)) << std::flush;
+    std::cout << text->Push(id) << std::flush;
     if (auto s = (*engine)->Step({id}, states, logprobs.data()); !s.ok()) {
       std::cerr << "\nlstmgen: " << s << "\n";
       return 1;
     }
   }
-  std::cout << text.Flush() << "\n";
+  std::cout << text->Flush() << "\n";
   return 0;
 }
 

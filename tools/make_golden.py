@@ -27,10 +27,12 @@ import os
 import sys
 
 import torch
+from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export import export_module  # noqa: E402
 from lstm_lm import LstmLM  # noqa: E402
+from safetensors_io import save_file  # noqa: E402
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
@@ -52,7 +54,51 @@ FIXTURES = [
          lstm_scale=3.0, head_scale=12.0, seqs=[(28, "zeros"), (23, 0)]),
     dict(name="byte_l2_h24", seed=606, vocab=None, E=16, H=24, L=2, dtype="f32",
          lstm_scale=3.0, head_scale=12.0, seqs=[(26, "zeros"), (22, 0)]),
+    # Projected LSTMs (format_version 2, nn.LSTM(proj_size=P)): E != H != P, and E == P.
+    dict(name="proj_l2_e12_h20_p8", seed=707, vocab=_UNICODE, E=12, H=20, P=8, L=2,
+         dtype="f32", lstm_scale=3.0, head_scale=12.0,
+         seqs=[(30, "zeros"), (22, "zeros"), (25, 0)]),
+    dict(name="proj_l3_e6_h14_p6", seed=808, vocab=_ASCII, E=6, H=14, P=6, L=3, dtype="f32",
+         lstm_scale=3.0, head_scale=12.0, seqs=[(27, "zeros"), (21, 0)]),
 ]
+
+
+class ProjLM(nn.Module):
+    """LstmLM with nn.LSTM(proj_size=P): the head reads the projected h."""
+
+    def __init__(self, vocab_size, embedding_dim, hidden_size, num_layers, proj_size):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.lstm = nn.LSTM(embedding_dim, hidden_size, num_layers=num_layers,
+                            proj_size=proj_size)
+        self.head = nn.Linear(proj_size, vocab_size)
+
+    def forward(self, ids, state=None):
+        y, state = self.lstm(self.embedding(ids), state)
+        return self.head(y), state
+
+
+def make_lm(V, fx):
+    if fx.get("P"):
+        return ProjLM(V, fx["E"], fx["H"], fx["L"], fx["P"])
+    return LstmLM(V, fx["E"], fx["H"], fx["L"])
+
+
+def write_proj_package(module, fx, directory, metadata):
+    """A format_version 2 package with proj_size (models/FORMAT.md), written
+    here rather than by tools/export.py so the fixtures pin the format itself."""
+    os.makedirs(directory, exist_ok=True)
+    config = {"format": "lstmserve-lm", "format_version": 2, "name": fx["name"],
+              "tokenizer": {"type": "char", "vocab": list(fx["vocab"])},
+              "embedding_dim": fx["E"], "hidden_size": fx["H"], "num_layers": fx["L"],
+              "proj_size": fx["P"]}
+    config.update(metadata)
+    with open(os.path.join(directory, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    tensors = {k: v.detach().to(_TORCH_DTYPE[fx["dtype"]]) for k, v in module.state_dict().items()}
+    save_file(tensors, os.path.join(directory, "model.safetensors"),
+              metadata={"format": "pt", "exported_by": "lstmserve tools/make_golden.py"})
 
 # Text the byte model reads: multi-byte characters, so ids split characters.
 _BYTE_TEXT = "héllo, wörld! 中文 🙂 ß€ abc \n\"q\" Ωж ñ 😀 end"
@@ -61,7 +107,7 @@ _BYTE_TEXT = "héllo, wörld! 中文 🙂 ß€ abc \n\"q\" Ωж ñ 😀 end"
 def build_module(fx):
     torch.manual_seed(fx["seed"])
     V = 256 if fx["vocab"] is None else len(fx["vocab"])
-    m = LstmLM(V, fx["E"], fx["H"], fx["L"]).eval()
+    m = make_lm(V, fx).eval()
     with torch.no_grad():
         for name, p in m.lstm.named_parameters():
             p.mul_(fx["lstm_scale"])
@@ -101,11 +147,14 @@ def make_fixture(fx, out_root):
     module = build_module(fx)
     directory = os.path.join(out_root, fx["name"])
     tokenizer = {"type": "byte"} if fx["vocab"] is None else None
-    export_module(module, fx["vocab"], directory, fx["name"], dtype=fx["dtype"],
-                  tokenizer=tokenizer,
-                  metadata={"description": "golden test fixture written by "
-                                           "tools/make_golden.py (random weights)"})
-    ref = LstmLM(module.embedding.num_embeddings, fx["E"], fx["H"], fx["L"]).eval()
+    metadata = {"description": "golden test fixture written by tools/make_golden.py "
+                               "(random weights)"}
+    if fx.get("P"):
+        write_proj_package(module, fx, directory, metadata)
+    else:
+        export_module(module, fx["vocab"], directory, fx["name"], dtype=fx["dtype"],
+                      tokenizer=tokenizer, metadata=metadata)
+    ref = make_lm(module.embedding.num_embeddings, fx).eval()
     ref.load_state_dict(module.state_dict())
     ref = ref.double()
     gen = torch.Generator().manual_seed(fx["seed"])
@@ -141,9 +190,12 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=os.path.join(_ROOT, "tests", "models", "golden"),
                    help="directory to write the fixtures into (default tests/models/golden)")
+    p.add_argument("--only", nargs="*", help="fixture names to write (default: all)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)  # same reduction order on every run
     for fx in FIXTURES:
+        if args.only and fx["name"] not in args.only:
+            continue
         make_fixture(fx, args.out)
 
 

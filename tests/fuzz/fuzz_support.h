@@ -83,6 +83,18 @@ inline const Tokenizer& MultiByteTokenizer() {
   return *tokenizer;
 }
 
+// A word tokenizer: non-ASCII words, an eos token, no unknown token.
+inline const Tokenizer& WordTokenizer() {
+  static const Tokenizer* tokenizer = [] {
+    TokenizerConfig config;
+    config.type = TokenizerType::kWord;
+    config.words = {"<eos>", "a", "b", "ab", "é", "中文", "🙂", "\x01"};
+    config.eos_token = "<eos>";
+    return Tokenizer::Create(config).value().release();
+  }();
+  return *tokenizer;
+}
+
 }  // namespace fuzz
 }  // namespace lstmserve
 

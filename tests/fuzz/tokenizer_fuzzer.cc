@@ -2,7 +2,7 @@
 // UTF-8 helpers (models/utf8.h) and the prompt validation the server applies
 // to every prompt/text field (EncodeText, server/validation.h).
 // Input: byte 0 picks the tokenizer (shakespeare char vocab, byte, a char
-// vocab with 1- to 4-byte characters), byte 1 the token limit (1..256) and
+// vocab with 1- to 4-byte characters, a word vocab), byte 1 the token limit (1..256) and
 // where the text is split for the streaming assembler; the rest is the text.
 // Beyond "no crash": accepted text round-trips through ids, every id is
 // < vocab size, EncodeText agrees with Encode and the limit, rejections are
@@ -23,8 +23,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace lstmserve;
   if (size < 2) return 0;
   const Tokenizer* tokenizers[] = {&fuzz::ShakespeareTokenizer(), &fuzz::ByteTokenizer(),
-                                   &fuzz::MultiByteTokenizer()};
-  const Tokenizer& tokenizer = *tokenizers[data[0] % 3];
+                                   &fuzz::MultiByteTokenizer(), &fuzz::WordTokenizer()};
+  const Tokenizer& tokenizer = *tokenizers[data[0] % 4];
+  const bool word = tokenizer.type() == TokenizerType::kWord;
   const int max_tokens = 1 + data[1];
   const absl::string_view text(reinterpret_cast<const char*>(data + 2), size - 2);
 
@@ -57,11 +58,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (ids.ok()) {
     FUZZ_CHECK(valid_utf8);
     for (int32_t id : *ids) FUZZ_CHECK(id >= 0 && id < tokenizer.vocab_size());
-    FUZZ_CHECK(tokenizer.Decode(*ids) == text);
+    const std::string decoded = tokenizer.Decode(*ids);
+    if (word) {
+      // Words are re-joined by single spaces: the ids, not the text, round-trip.
+      auto again = tokenizer.Encode(decoded, "prompt");
+      FUZZ_CHECK(again.ok() && *again == *ids);
+    } else {
+      FUZZ_CHECK(decoded == text);
+    }
     if (tokenizer.type() == TokenizerType::kByte) FUZZ_CHECK(ids->size() == text.size());
   } else {
     FUZZ_CHECK_INVALID(ids.status(), "prompt ");
-    FUZZ_CHECK(!valid_utf8 || tokenizer.type() == TokenizerType::kChar);
+    FUZZ_CHECK(!valid_utf8 || tokenizer.type() == TokenizerType::kChar || word);
   }
 
   // Server prompt validation.
@@ -71,7 +79,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(!validated->empty() && static_cast<int>(validated->size()) <= max_tokens);
   } else {
     FUZZ_CHECK_INVALID(validated.status(), "prompt ");
-    FUZZ_CHECK(!ids.ok() || ids->empty() || static_cast<int>(ids->size()) > max_tokens);
+    FUZZ_CHECK(!ids.ok() || ids->empty() || static_cast<int>(ids->size()) > max_tokens ||
+               (tokenizer.max_bytes_per_token() > 0 &&
+                text.size() > static_cast<size_t>(max_tokens) * tokenizer.max_bytes_per_token()));
   }
   return 0;
 }

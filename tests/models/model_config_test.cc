@@ -68,10 +68,10 @@ TEST(ModelConfig, RejectsWrongFormat) {
   ExpectInvalid(j, "field \"format\" must be \"lstmserve-lm\", found \"lstmserve\"");
   j.erase("format");
   ExpectInvalid(j, "field \"format\" must be \"lstmserve-lm\", found nothing");
-  for (const json& version : {json(0), json(2), json("1"), json(nullptr)}) {
+  for (const json& version : {json(0), json(3), json("1"), json(nullptr)}) {
     j = Valid();
     j["format_version"] = version;
-    ExpectInvalid(j, "field \"format_version\" must be 1, found " + version.dump());
+    ExpectInvalid(j, "field \"format_version\" must be 1 or 2, found " + version.dump());
   }
 }
 
@@ -163,6 +163,125 @@ TEST(ModelConfig, RejectsDeepNestingInsteadOfOverflowingTheStack) {
     EXPECT_EQ(c.status().message(),
               "cfg.json: unreadable JSON: arrays and objects nest deeper than 64 levels");
   }
+}
+
+json WordConfig() {
+  json j = Valid();
+  j["format_version"] = 2;
+  j["tokenizer"] = json::parse(R"({"type": "word", "vocab": ["<eos>", "the", "café", "<unk>"],
+                                   "eos_token": "<eos>", "unk_token": "<unk>"})");
+  return j;
+}
+
+TEST(ModelConfig, ParsesAWordConfig) {
+  auto c = Parse(WordConfig());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->format_version, 2);
+  EXPECT_EQ(c->tokenizer.type, TokenizerType::kWord);
+  EXPECT_EQ(c->tokenizer.words, (std::vector<std::string>{"<eos>", "the", "café", "<unk>"}));
+  EXPECT_EQ(c->tokenizer.eos_token, "<eos>");
+  EXPECT_TRUE(c->tokenizer.has_unk);
+  EXPECT_EQ(c->tokenizer.unk_token, "<unk>");
+  EXPECT_EQ(c->vocab_size, 4);
+  json no_unk = WordConfig();
+  no_unk["tokenizer"]["unk_token"] = nullptr;
+  auto c2 = Parse(no_unk);
+  ASSERT_TRUE(c2.ok()) << c2.status();
+  EXPECT_FALSE(c2->tokenizer.has_unk);
+  no_unk["tokenizer"].erase("unk_token");
+  ASSERT_TRUE(Parse(no_unk).ok());
+}
+
+TEST(ModelConfig, RejectsBadWordVocabularies) {
+  json j = WordConfig();
+  j["tokenizer"].erase("eos_token");
+  ExpectInvalid(j, "word tokenizer needs \"tokenizer.eos_token\"");
+  j = WordConfig();
+  j["tokenizer"]["eos_token"] = "</s>";
+  ExpectInvalid(j, "tokenizer.eos_token = \"</s>\" is not in tokenizer.vocab");
+  j = WordConfig();
+  j["tokenizer"]["unk_token"] = "<UNK>";
+  ExpectInvalid(j, "tokenizer.unk_token = \"<UNK>\" is not in tokenizer.vocab");
+  j = WordConfig();
+  j["tokenizer"]["vocab"][2] = "the";
+  ExpectInvalid(j, "tokenizer.vocab[2] = \"the\" duplicates tokenizer.vocab[1]");
+  j = WordConfig();
+  j["tokenizer"]["vocab"][2] = "";
+  ExpectInvalid(j, "tokenizer.vocab[2] is 0 bytes");
+  j = WordConfig();
+  j["tokenizer"]["vocab"][2] = "new york";
+  ExpectInvalid(j, "tokenizer.vocab[2] = \"new york\" contains whitespace ' ' (U+0020)");
+  j = WordConfig();
+  j["tokenizer"]["vocab"][2] = "a\u00a0b";
+  ExpectInvalid(j, "contains whitespace");
+  j = WordConfig();
+  j["tokenizer"]["vocab"][2] = 7;
+  ExpectInvalid(j, "tokenizer.vocab[2] is not a string");
+  // The eos token may be spelled "\n" (it stands for the newline).
+  j = WordConfig();
+  j["tokenizer"]["vocab"][0] = "\n";
+  j["tokenizer"]["eos_token"] = "\n";
+  EXPECT_TRUE(Parse(j).ok());
+}
+
+TEST(ModelConfig, ParsesASentencePieceConfigWithoutItsVocabularySize) {
+  json j = Valid();
+  j["format_version"] = 2;
+  j["tokenizer"] = {{"type", "sentencepiece"}, {"model_file", "tokenizer.model"}};
+  auto c = Parse(j);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->tokenizer.type, TokenizerType::kSentencePiece);
+  EXPECT_EQ(c->tokenizer.model_file, "tokenizer.model");
+  EXPECT_EQ(c->vocab_size, 0);  // the model file's piece count, set by LoadModelPackage
+  for (const char* bad : {"../tokenizer.model", "/etc/passwd", "", "..", "sub/t.model"}) {
+    j["tokenizer"]["model_file"] = bad;
+    ExpectInvalid(j, "must be a plain file name inside the package directory");
+  }
+  j["tokenizer"].erase("model_file");
+  ExpectInvalid(j, "sentencepiece tokenizer needs a string \"tokenizer.model_file\"");
+}
+
+TEST(ModelConfig, ParsesProjSize) {
+  json j = Valid();
+  j["format_version"] = 2;
+  j["proj_size"] = 7;
+  auto c = Parse(j);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->proj_size, 7);
+  EXPECT_EQ(c->output_size(), 7);
+  EXPECT_FALSE(json::parse(c->metadata_json).contains("proj_size"));
+  j["proj_size"] = 0;
+  c = Parse(j);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->proj_size, 0);
+  EXPECT_EQ(c->output_size(), 13);
+  j["proj_size"] = 13;
+  ExpectInvalid(j, "field \"proj_size\" = 13 must be smaller than hidden_size = 13");
+  j["proj_size"] = -1;
+  ExpectInvalid(j, "field \"proj_size\" = -1 is outside [1, 65536]");
+  j["proj_size"] = "7";
+  ExpectInvalid(j, "field \"proj_size\" must be an integer");
+}
+
+TEST(ModelConfig, Version2FeaturesNeedFormatVersion2AndVersion1StillLoads) {
+  json j = WordConfig();
+  j["format_version"] = 1;
+  ExpectInvalid(j, "a word tokenizer needs \"format_version\": 2, found 1");
+  j = Valid();
+  j["proj_size"] = 4;
+  ExpectInvalid(j, "proj_size needs \"format_version\": 2, found 1");
+  j = Valid();
+  j["tokenizer"] = {{"type", "sentencepiece"}, {"model_file", "t.model"}};
+  ExpectInvalid(j, "a sentencepiece tokenizer needs \"format_version\": 2");
+  j = Valid();
+  j["format_version"] = 3;
+  ExpectInvalid(j, "field \"format_version\" must be 1 or 2, found 3");
+  auto v1 = Parse(Valid());
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  EXPECT_EQ(v1->format_version, 1);
+  json v2 = Valid();
+  v2["format_version"] = 2;
+  ASSERT_TRUE(Parse(v2).ok());
 }
 
 }  // namespace

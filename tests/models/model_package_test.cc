@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "models/safetensors.h"
 #include "tests/models/package_writer.h"
+#include "testing/random_package.h"
 
 namespace lstmserve {
 namespace {
@@ -79,6 +80,54 @@ TEST(ModelPackage, WrittenPackageRoundTrips) {
   ExpectSameWeights(again->weights, base.weights);
 }
 
+TEST(ModelPackage, ProjectedWordPackageRoundTrips) {
+  RandomPackageShape shape;
+  shape.word_vocab = true;
+  shape.vocab_size = 20;
+  shape.embedding_dim = 6;
+  shape.hidden_size = 10;
+  shape.proj_size = 4;
+  shape.num_layers = 2;
+  const ModelPackage base = RandomPackage(shape);
+  testing::ScopedTempDir dir;
+  testing::PackageSpec spec = testing::SpecFromPackage(base);
+  EXPECT_EQ(spec.config.at("format_version"), 2);
+  testing::WritePackage(spec, dir.path());
+  auto again = LoadModelPackage(dir.path());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->config.proj_size, 4);
+  EXPECT_EQ(again->config.tokenizer.type, TokenizerType::kWord);
+  EXPECT_EQ(again->config.tokenizer.words, base.config.tokenizer.words);
+  EXPECT_EQ(again->config.vocab_size, 20);
+  ExpectSameWeights(again->weights, base.weights);
+  for (size_t k = 0; k < 2; ++k) {
+    EXPECT_EQ(again->weights.layers[k].w_hr.shape, (std::vector<int64_t>{4, 10}));
+    EXPECT_EQ(again->weights.layers[k].w_hr.data, base.weights.layers[k].w_hr.data);
+    EXPECT_EQ(again->weights.layers[k].w_hh.shape, (std::vector<int64_t>{40, 4}));
+  }
+  EXPECT_EQ(again->weights.layers[1].w_ih.shape, (std::vector<int64_t>{40, 4}));
+  EXPECT_EQ(again->weights.head_w.shape, (std::vector<int64_t>{20, 4}));
+  EXPECT_EQ(again->ParameterCount(), base.ParameterCount());
+
+  // Without weight_hr the package is refused naming the tensor.
+  spec.tensors.erase(std::remove_if(spec.tensors.begin(), spec.tensors.end(),
+                                    [](const RawTensor& t) { return t.name == "lstm.weight_hr_l1"; }),
+                     spec.tensors.end());
+  testing::WritePackage(spec, dir.path());
+  auto missing = LoadModelPackage(dir.path());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("missing tensor \"lstm.weight_hr_l1\" (expected shape [4, 10])"));
+  // Without proj_size the same tensors have the wrong shapes.
+  testing::PackageSpec plain = testing::SpecFromPackage(base);
+  plain.config.erase("proj_size");
+  testing::WritePackage(plain, dir.path());
+  auto unprojected = LoadModelPackage(dir.path());
+  ASSERT_FALSE(unprojected.ok());
+  EXPECT_THAT(std::string(unprojected.status().message()),
+              HasSubstr("\"lstm.weight_hh_l0\" has shape [40, 4], expected [40, 10]"));
+}
+
 TEST(ModelPackage, TensorOrderInTheFileDoesNotMatter) {
   const ModelPackage base = LoadBase();
   PackageSpec spec = testing::SpecFromPackage(base);
@@ -131,8 +180,8 @@ std::vector<Corruption> Corruptions() {
        kInvalid, {"config.json", "unreadable JSON"}},
       {"WrongFormat", [](PackageSpec* s) { s->config["format"] = "onnx"; }, kInvalid,
        {"config.json", "\"format\"", "lstmserve-lm", "onnx"}},
-      {"WrongFormatVersion", [](PackageSpec* s) { s->config["format_version"] = 2; }, kInvalid,
-       {"\"format_version\" must be 1, found 2"}},
+      {"WrongFormatVersion", [](PackageSpec* s) { s->config["format_version"] = 3; }, kInvalid,
+       {"\"format_version\" must be 1 or 2, found 3"}},
       {"MissingFormatVersion", [](PackageSpec* s) { s->config.erase("format_version"); },
        kInvalid, {"\"format_version\"", "nothing"}},
       {"MissingName", [](PackageSpec* s) { s->config.erase("name"); }, kInvalid, {"\"name\""}},

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "models/engine_factory.h"
 #include "models/model_package.h"
@@ -99,8 +100,8 @@ DiffStats DriveInLockStep(InferenceEngine* a, InferenceEngine* b, int steps, uin
     const int joins =
         live.empty() ? 1 + static_cast<int>(u(rng) * 4) : static_cast<int>(u(rng) * 3);
     for (int j = 0; j < joins && static_cast<int>(live.size()) < a->max_batch(); ++j) {
-      live.push_back({SequenceState::Zeros(c.num_layers, c.hidden_size),
-                      SequenceState::Zeros(c.num_layers, c.hidden_size)});
+      live.push_back({SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size),
+                      SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size)});
     }
     std::shuffle(live.begin(), live.end(), rng);
     const int N = static_cast<int>(live.size());
@@ -167,7 +168,7 @@ TEST_P(OneDnnVsReferenceTest, PrefillThenStepsEqualsSteps) {
     prompts.push_back(std::move(p));
   }
   const int P = static_cast<int>(prompts.size());
-  const auto zeros = [&] { return SequenceState::Zeros(c.num_layers, c.hidden_size); };
+  const auto zeros = [&] { return SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size); };
 
   // A: one Prefill call (half the prompts ask for all log-probs), then steps.
   std::vector<SequenceState> pre(P, zeros());
@@ -231,6 +232,13 @@ ShapeCase Case(const char* name, int V, int E, int H, int L, uint64_t seed) {
   return {name, s};
 }
 
+// A projected LSTM (proj_size P).
+ShapeCase ProjCase(const char* name, int V, int E, int H, int P, int L, uint64_t seed) {
+  ShapeCase c = Case(name, V, E, H, L, seed);
+  c.shape.proj_size = P;
+  return c;
+}
+
 // V <= 2E (the first four) runs layer 0 from its lookup table
 // (models/onednn_matmul_layer.h); the last two (V > 2E) gather embedding rows
 // and run layer 0's input matmul.
@@ -238,7 +246,9 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, OneDnnVsReferenceTest,
     ::testing::Values(Case("e24_h40_l2", 37, 24, 40, 2, 1), Case("e32_h32_l3", 29, 32, 32, 3, 2),
                       Case("e19_h13_l1", 23, 19, 13, 1, 3), Case("e40_h40_l1", 31, 40, 40, 1, 4),
-                      Case("e16_h37_l4", 41, 16, 37, 4, 5), Case("e48_h20_l4", 300, 48, 20, 4, 6)),
+                      Case("e16_h37_l4", 41, 16, 37, 4, 5), Case("e48_h20_l4", 300, 48, 20, 4, 6),
+                      ProjCase("e24_h40_p16_l2", 37, 24, 40, 16, 2, 7),
+                      ProjCase("e48_h32_p12_l3", 300, 48, 32, 12, 3, 8)),
     [](const auto& info) { return std::string(info.param.name); });
 
 // ---- Golden PyTorch fixtures ------------------------------------------------
@@ -280,15 +290,17 @@ TEST(OneDnnGoldenTest, F32MatchesPyTorchOnEveryFixture) {
       const auto ids = seq.at("ids").get<std::vector<int32_t>>();
       const auto expected = seq.at("logprobs").get<std::vector<std::vector<double>>>();
       const SequenceState start = seq.at("start").is_string()
-                                      ? SequenceState::Zeros(c.num_layers, c.hidden_size)
+                                      ? SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size)
                                       : finals.at(seq.at("start").get<int>());
       SequenceState by_prefill = start, by_step = start;
       std::vector<float> all(ids.size() * V), row(V);
       PrefillItem item{ids, &by_prefill, nullptr, all.data()};
-      ASSERT_TRUE(engine->Prefill(absl::MakeConstSpan(&item, 1)).ok());
+      const absl::Status prefilled = engine->Prefill(absl::MakeConstSpan(&item, 1));
+      ASSERT_TRUE(prefilled.ok()) << prefilled;
       SequenceState* s[] = {&by_step};
       for (size_t t = 0; t < ids.size(); ++t) {
-        ASSERT_TRUE(engine->Step(absl::MakeConstSpan(&ids[t], 1), s, row.data()).ok());
+        const absl::Status stepped = engine->Step(absl::MakeConstSpan(&ids[t], 1), s, row.data());
+        ASSERT_TRUE(stepped.ok()) << stepped;
         for (int v = 0; v < V; ++v) {
           max_prefill = std::max(max_prefill, std::abs(all[t * V + v] - expected[t][v]));
           max_step = std::max(max_step, std::abs(row[v] - expected[t][v]));
@@ -329,7 +341,7 @@ TEST(OneDnnEngineTest, RejectsBadArgumentsAndLeavesStatesAlone) {
   ASSERT_NE(engine, nullptr);
   const ModelConfig& c = engine->config();
   const int V = c.vocab_size;
-  SequenceState s = SequenceState::Zeros(c.num_layers, c.hidden_size);
+  SequenceState s = SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size);
   s.layers[0].h[0] = 0.5f;
   const SequenceState before = s;
   std::vector<float> out(8 * V);
@@ -376,7 +388,7 @@ TEST(OneDnnEngineTest, PrefillWithoutOutputsOnlyAdvancesStates) {
   ASSERT_NE(engine, nullptr);
   const ModelConfig& c = engine->config();
   const std::vector<int32_t> prompt = {1, 2, 3, 4, 5, 6, 7};
-  SequenceState a = SequenceState::Zeros(c.num_layers, c.hidden_size), b = a;
+  SequenceState a = SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size), b = a;
   PrefillItem item{prompt, &a, nullptr, nullptr};
   ASSERT_TRUE(engine->Prefill(absl::MakeConstSpan(&item, 1)).ok());
   std::vector<float> row(c.vocab_size);
@@ -456,7 +468,7 @@ TEST_P(ReducedPrecisionTest, PrefillEqualsSteps) {
   const int V = c.vocab_size;
   std::vector<int32_t> prompt(40);
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7) % V);
-  SequenceState a = SequenceState::Zeros(c.num_layers, c.hidden_size), b = a;
+  SequenceState a = SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size), b = a;
   std::vector<float> all(prompt.size() * V), row(V);
   PrefillItem item{prompt, &a, nullptr, all.data()};
   ASSERT_TRUE(engine->Prefill(absl::MakeConstSpan(&item, 1)).ok());
@@ -477,6 +489,81 @@ INSTANTIATE_TEST_SUITE_P(Precisions, ReducedPrecisionTest,
                          [](const auto& info) {
                            return std::string(PrecisionName(info.param.precision));
                          });
+
+// Projected LSTMs run at bf16 (within the bf16 bound of the unprojected
+// shapes) and are refused at int8, whose u8 activations cannot hold an
+// unbounded projected h.
+TEST(OneDnnProjectionTest, Bf16StaysCloseToF32AndInt8IsRefused) {
+  const ShapeCase sc = ProjCase("e32_h96_p24_l2", 200, 32, 96, 24, 2, 9);
+  auto f32 = MakeOneDnn(RandomPackage(sc.shape), Precision::kF32);
+  auto bf16 = MakeOneDnn(RandomPackage(sc.shape), Precision::kBF16);
+  ASSERT_NE(f32, nullptr);
+  ASSERT_NE(bf16, nullptr);
+  const DiffStats d = DriveInLockStep(bf16.get(), f32.get(), 40, 21, 0);
+  std::printf("[ bf16     ] %-14s vs f32: max |d logprob| = %.3g, mean %.3g\n", sc.name, d.max,
+              d.mean());
+  EXPECT_LE(d.max, 0.05);
+  EXPECT_LE(d.mean(), 0.01);
+  EngineOptions options;
+  options.precision = Precision::kInt8;
+  auto int8 = CreateOneDnnEngine(RandomPackage(sc.shape), options);
+  ASSERT_FALSE(int8.ok());
+  EXPECT_EQ(int8.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(std::string(int8.status().message()), ::testing::HasSubstr("proj_size 24"));
+}
+
+// PrefillItem::next_token_logprobs (Score's path): each value equals the
+// log-prob all_logprobs gives the next token, in both engines, for prompts
+// longer than one chunk, a one-token prompt (nothing to score) and a prompt
+// that also asks for last_logprobs, prefilled together.
+TEST(NextTokenLogprobsTest, EqualTheAllLogprobsPicksInBothEngines) {
+  for (const ShapeCase& sc : {Case("gather", 300, 48, 20, 2, 12), Case("table", 37, 24, 40, 2, 13),
+                              ProjCase("proj", 300, 48, 32, 12, 2, 14)}) {
+    SCOPED_TRACE(sc.name);
+    auto onednn = MakeOneDnn(RandomPackage(sc.shape));
+    auto reference = MakeReference(RandomPackage(sc.shape));
+    ASSERT_NE(onednn, nullptr);
+    ASSERT_NE(reference, nullptr);
+    const ModelConfig& c = onednn->config();
+    const int V = c.vocab_size;
+    std::mt19937 rng(5);
+    std::vector<std::vector<int32_t>> prompts = {std::vector<int32_t>(700), {7},
+                                                 std::vector<int32_t>(33)};
+    for (auto& p : prompts) {
+      for (int32_t& t : p) t = static_cast<int32_t>(rng() % V);
+    }
+    for (InferenceEngine* engine : {onednn.get(), reference.get()}) {
+      // Oracle: the reference engine's all_logprobs, one prompt at a time.
+      std::vector<SequenceState> states(prompts.size(),
+                                        SequenceState::Zeros(c.num_layers, c.hidden_size,
+                                                             c.proj_size));
+      std::vector<std::vector<float>> next(prompts.size());
+      std::vector<float> last(V);
+      std::vector<PrefillItem> items;
+      for (size_t i = 0; i < prompts.size(); ++i) {
+        next[i].assign(prompts[i].size() - 1, 1.0f);
+        items.push_back({prompts[i], &states[i], i == 2 ? last.data() : nullptr, nullptr,
+                         next[i].empty() ? nullptr : next[i].data()});
+      }
+      ASSERT_TRUE(engine->Prefill(items).ok());
+      for (size_t i = 0; i < prompts.size(); ++i) {
+        SequenceState s = SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size);
+        std::vector<float> all(prompts[i].size() * V);
+        PrefillItem whole{prompts[i], &s, nullptr, all.data()};
+        ASSERT_TRUE(reference->Prefill({whole}).ok());
+        for (size_t t = 0; t + 1 < prompts[i].size(); ++t) {
+          ASSERT_NEAR(next[i][t], all[t * V + prompts[i][t + 1]], kF32Tolerance)
+              << engine->kind() << " prompt " << i << " t " << t;
+        }
+        if (i == 2) {
+          for (int v = 0; v < V; ++v) {
+            ASSERT_NEAR(last[v], all[(prompts[i].size() - 1) * V + v], kF32Tolerance);
+          }
+        }
+      }
+    }
+  }
+}
 
 }  // namespace
 }  // namespace lstmserve

@@ -62,6 +62,11 @@ inline nlohmann::json ConfigJson(const ModelConfig& c) {
   nlohmann::json tok;
   if (c.tokenizer.type == TokenizerType::kByte) {
     tok = {{"type", "byte"}};
+  } else if (c.tokenizer.type == TokenizerType::kWord) {
+    tok = {{"type", "word"}, {"vocab", c.tokenizer.words}, {"eos_token", c.tokenizer.eos_token}};
+    if (c.tokenizer.has_unk) tok["unk_token"] = c.tokenizer.unk_token;
+  } else if (c.tokenizer.type == TokenizerType::kSentencePiece) {
+    tok = {{"type", "sentencepiece"}, {"model_file", c.tokenizer.model_file}};
   } else {
     std::vector<std::string> vocab;
     for (char32_t cp : c.tokenizer.vocab) {
@@ -71,9 +76,12 @@ inline nlohmann::json ConfigJson(const ModelConfig& c) {
     }
     tok = {{"type", "char"}, {"vocab", vocab}};
   }
-  return {{"format", "lstmserve-lm"}, {"format_version", 1},     {"name", c.name},
-          {"tokenizer", tok},         {"embedding_dim", c.embedding_dim},
-          {"hidden_size", c.hidden_size}, {"num_layers", c.num_layers}};
+  nlohmann::json j = {{"format", "lstmserve-lm"}, {"format_version", c.format_version},
+                      {"name", c.name},           {"tokenizer", tok},
+                      {"embedding_dim", c.embedding_dim}, {"hidden_size", c.hidden_size},
+                      {"num_layers", c.num_layers}};
+  if (c.proj_size > 0) j["proj_size"] = c.proj_size;
+  return j;
 }
 
 // The package's tensors as F32, with their format names.
@@ -88,6 +96,7 @@ inline std::vector<RawTensor> PackageTensors(const ModelWeights& w) {
     add(absl::StrCat("lstm.weight_hh_l", k), w.layers[k].w_hh);
     add(absl::StrCat("lstm.bias_ih_l", k), w.layers[k].b_ih);
     add(absl::StrCat("lstm.bias_hh_l", k), w.layers[k].b_hh);
+    if (!w.layers[k].w_hr.data.empty()) add(absl::StrCat("lstm.weight_hr_l", k), w.layers[k].w_hr);
   }
   add("head.weight", w.head_w);
   add("head.bias", w.head_b);

@@ -87,7 +87,7 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
 
   int V() const { return config_.vocab_size; }
   SequenceState Zeros() const {
-    return SequenceState::Zeros(config_.num_layers, config_.hidden_size);
+    return SequenceState::Zeros(config_.num_layers, config_.hidden_size, config_.proj_size);
   }
   void Report(const char* how, double delta) {
     std::printf("[ golden   ] %-20s %-16s max |d logprob| = %.3g\n", GetParam().c_str(), how,

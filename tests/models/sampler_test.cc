@@ -3,7 +3,9 @@
 // statistical checks are deterministic).
 #include "models/sampler.h"
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -161,6 +163,71 @@ TEST(Sampler, HandlesVeryUnlikelyTokens) {
   params.seed = 3;
   Sampler sampler(params);
   for (int i = 0; i < 1000; ++i) EXPECT_EQ(sampler.Sample(lp.data(), 4), 0);
+}
+
+// The sampler before it stopped sorting the whole vocabulary every step: a
+// full sort by probability (ties by id), then the same walk. The oracle for
+// the partial-sort sampler, which must pick the very same ids.
+int32_t FullSortSample(const SamplingParams& params, const float* logprobs, int V,
+                       double uniform) {
+  std::vector<int32_t> order(V);
+  for (int i = 0; i < V; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return logprobs[a] > logprobs[b] || (logprobs[a] == logprobs[b] && a < b);
+  });
+  int keep = params.top_k > 0 && params.top_k < V ? params.top_k : V;
+  std::vector<double> w(keep);
+  double total = 0.0;
+  for (int i = 0; i < keep; ++i) {
+    w[i] = std::exp((logprobs[order[i]] - logprobs[order[0]]) / params.temperature);
+    total += w[i];
+  }
+  if (params.top_p < 1.0f) {
+    double mass = 0.0;
+    int n = 0;
+    while (n < keep) {
+      mass += w[n++];
+      if (mass >= params.top_p * total) break;
+    }
+    keep = n;
+    total = mass;
+  }
+  double r = uniform * total;
+  for (int i = 0; i < keep; ++i) {
+    r -= w[i];
+    if (r < 0.0) return order[i];
+  }
+  return order[keep - 1];
+}
+
+TEST(Sampler, PicksWhatAFullSortPicksOnA32kVocabulary) {
+  const int V = 32000;
+  std::mt19937 rng(17);
+  std::normal_distribution<float> logit(0.0f, 3.0f);
+  std::vector<float> row(V);
+  for (float& x : row) x = logit(rng);
+  for (int i = 0; i < 200; ++i) row[rng() % V] = row[rng() % V];  // ties
+  double mx = *std::max_element(row.begin(), row.end()), sum = 0.0;
+  for (float x : row) sum += std::exp(x - mx);
+  for (float& x : row) x = static_cast<float>(x - mx - std::log(sum));
+  int compared = 0;
+  for (float temperature : {0.5f, 1.0f, 2.0f}) {
+    for (int top_k : {0, 1, 40, 5000, V}) {
+      for (float top_p : {1.0f, 0.95f, 0.5f}) {
+        SamplingParams params{temperature, top_k, top_p, 99};
+        Sampler sampler(params);
+        Sampler uniforms(params);  // the same stream, to drive the oracle
+        for (int draw = 0; draw < 30; ++draw) {
+          const int32_t got = sampler.Sample(row.data(), V);
+          const int32_t want = FullSortSample(params, row.data(), V, uniforms.NextUniform());
+          ASSERT_EQ(got, want) << "T=" << temperature << " top_k=" << top_k
+                               << " top_p=" << top_p << " draw " << draw;
+          ++compared;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(compared, 3 * 5 * 3 * 30);
 }
 
 }  // namespace

@@ -43,8 +43,8 @@ TEST(CharTokenizer, RoundTripsNonAsciiText) {
   ASSERT_TRUE(ids.ok()) << ids.status();
   EXPECT_EQ(*ids, (std::vector<int32_t>{1, 0, 2, 5, 4, 3, 6, 7, 0}));
   EXPECT_EQ(t->Decode(*ids), text);
-  EXPECT_EQ(t->TokenBytes(5), "🙂");
-  EXPECT_EQ(t->TokenBytes(4), "中");
+  EXPECT_EQ(t->TokenText(5), "🙂");
+  EXPECT_EQ(t->TokenText(4), "中");
   auto empty = t->Encode("");
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->empty());
@@ -96,9 +96,10 @@ TEST(ByteTokenizer, RoundTripsEveryByteOfValidText) {
   EXPECT_EQ(*ids, (std::vector<int32_t>{'h', 0xC3, 0xA9, 0xE4, 0xB8, 0xAD, 0xF0, 0x9F, 0x99, 0x82,
                                         '\n'}));
   EXPECT_EQ(t->Decode(*ids), text);
-  for (int b = 0; b < 256; ++b) EXPECT_EQ(t->TokenBytes(b), std::string(1, static_cast<char>(b)));
-  // Any byte sequence decodes (ids, not text, are the model's output).
-  EXPECT_EQ(t->Decode({0xFF, 0x00, 0x80}), std::string("\xFF\x00\x80", 3));
+  for (int b = 0; b < 256; ++b) EXPECT_EQ(t->TokenText(b), std::string(1, static_cast<char>(b)));
+  // Any byte sequence decodes (ids, not text, are the model's output); the
+  // text is valid UTF-8, with U+FFFD for each invalid byte, as streamed.
+  EXPECT_EQ(t->Decode({0xFF, 0x00, 0x80}), std::string("\xEF\xBF\xBD\x00\xEF\xBF\xBD", 7));
 }
 
 TEST(ByteTokenizer, InputTextMustStillBeValidUtf8) {
@@ -131,7 +132,7 @@ TEST(Tokenizer, GoldenTextsMatchTheirIds) {
       } else {
         Utf8Assembler assembler;
         std::string streamed;
-        for (int32_t id : ids) streamed += assembler.Push((*t)->TokenBytes(id));
+        for (int32_t id : ids) streamed += assembler.Push((*t)->TokenText(id));
         streamed += assembler.Flush();
         EXPECT_EQ(streamed, text) << dir;
       }

@@ -141,6 +141,11 @@ class FakeEngine final : public InferenceEngine {
       for (size_t t = 0; t < item.tokens.size(); ++t) {
         Feed(item.tokens[t], item.state);
         if (item.all_logprobs != nullptr) Row(item.tokens[t], item.all_logprobs + t * kVocab);
+        if (item.next_token_logprobs != nullptr && t + 1 < item.tokens.size()) {
+          float row[kVocab];
+          Row(item.tokens[t], row);
+          item.next_token_logprobs[t] = row[item.tokens[t + 1]];
+        }
       }
       if (item.last_logprobs != nullptr) Row(item.tokens.back(), item.last_logprobs);
     }

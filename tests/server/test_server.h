@@ -98,18 +98,19 @@ inline std::string ReferenceGreedy(const RandomPackageShape& shape, const std::s
   ModelPackage package = RandomPackage(shape);
   auto tokenizer = ValueOrDie(Tokenizer::Create(package.config.tokenizer), "Tokenizer::Create");
   const int V = package.config.vocab_size;
-  SequenceState state = SequenceState::Zeros(package.config.num_layers,
-                                             package.config.hidden_size);
+  SequenceState state = SequenceState::Zeros(
+      package.config.num_layers, package.config.hidden_size, package.config.proj_size);
   auto engine = ReferenceEngine(shape);
   const std::vector<int32_t> ids = ValueOrDie(tokenizer->Encode(prompt), "Encode");
   std::vector<float> logprobs(V);
   EXPECT_TRUE(engine->Prefill({PrefillItem{ids, &state, logprobs.data(), nullptr}}).ok());
+  std::unique_ptr<TextDecoder> decoder = tokenizer->NewDecoder();
   std::string text;
   SequenceState* states[] = {&state};
   for (int i = 0; i < max_tokens; ++i) {
     const int32_t id = static_cast<int32_t>(
         std::max_element(logprobs.begin(), logprobs.end()) - logprobs.begin());
-    text += tokenizer->TokenBytes(id);
+    text += decoder->Push(id);
     EXPECT_TRUE(engine->Step({id}, states, logprobs.data()).ok());
   }
   return text;
