@@ -196,6 +196,7 @@ class Connection final : public HttpExchange,
   // Answers a request the transport itself refuses, then closes.
   void Fail(int status, const absl::Status& error) {
     keep_alive_ = false;
+    replied_keep_alive_ = false;
     server_->exchanges.fetch_add(1);
     open_ = true;
     HttpError e = ToHttpError(error, status);
@@ -207,6 +208,7 @@ class Connection final : public HttpExchange,
     http::request<http::string_body> message = parser_->release();
     parser_.reset();
     keep_alive_ = message.keep_alive();
+    replied_keep_alive_ = false;
     HttpRequest request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
@@ -358,7 +360,12 @@ class Connection final : public HttpExchange,
   void SetCommonHeaders(Message& m) {
     m.set(http::field::server, "lstmserve");
     if (!id_header_.empty()) m.set("X-Request-Id", id_header_);
-    m.keep_alive(keep_alive_ && !server_->draining.load());
+    // Decided once per response: EndExchange keeps the connection open
+    // exactly when this response told the client it could reuse it (a drain
+    // starting in between must not close a connection promised keep-alive;
+    // its next request is answered 503 with Connection: close).
+    replied_keep_alive_ = keep_alive_ && !server_->draining.load();
+    m.keep_alive(replied_keep_alive_);
   }
 
   void AfterWrite(beast::error_code ec, int tokens) {
@@ -396,7 +403,7 @@ class Connection final : public HttpExchange,
     head_.reset();
     serializer_.reset();
     if (gone_.load()) return Close();
-    if (!keep_alive_ || server_->draining.load()) return Linger();
+    if (!replied_keep_alive_) return Linger();
     if (watching_) {
       // Stop watching (the idle timeout applies to the next read only once
       // it starts); OnWatch then starts reading the next request.
@@ -442,6 +449,7 @@ class Connection final : public HttpExchange,
   // Strand only.
   int requests_ = 0;
   bool keep_alive_ = true;
+  bool replied_keep_alive_ = false;  // what the last response's headers said
   bool open_ = false;  // an exchange is open
   bool watching_ = false;
   bool read_after_watch_ = false;
