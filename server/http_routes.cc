@@ -159,6 +159,7 @@ void HttpApi::Completions(const HttpRequest& request, std::shared_ptr<HttpExchan
   params.stream = parsed->stream;
   params.include_usage = parsed->include_usage;
   params.logprobs = parsed->logprobs;
+  params.version = *model;
   params.tokenizer = &(*model)->tokenizer();
   params.scheduler = (*model)->scheduler();
   params.observer = observer_;
@@ -189,8 +190,10 @@ void HttpApi::Embeddings(const HttpRequest& request, std::shared_ptr<HttpExchang
   const int count = static_cast<int>(tokens->size());
   const std::string name = (*model)->name();
   absl::Status submitted = (*model)->scheduler()->SubmitEmbed(
-      *std::move(tokens), [this, exchange, record, count, name, base64 = parsed->base64,
-                           id = *id](absl::StatusOr<EmbedResult> result) mutable {
+      *std::move(tokens),
+      // Holds the version until the request is done (a swap may retire it).
+      [this, exchange, record, count, name, base64 = parsed->base64, id = *id,
+       version = *model](absl::StatusOr<EmbedResult> result) mutable {
         if (!result.ok()) return Fail(record, result.status(), *exchange);
         const SequenceState* state = &result->state;
         v1::EmbedResponse response;
@@ -228,7 +231,9 @@ void HttpApi::Score(const HttpRequest& request, std::shared_ptr<HttpExchange> ex
   const std::string name = (*model)->name();
   absl::Status submitted = (*model)->scheduler()->SubmitScore(
       std::move(input->tokens), input->first_scored,
-      [this, exchange, record, name, id = *id](absl::StatusOr<ScoreResult> result) mutable {
+      // Holds the version until the request is done (a swap may retire it).
+      [this, exchange, record, name, id = *id,
+       version = *model](absl::StatusOr<ScoreResult> result) mutable {
         if (!result.ok()) return Fail(record, result.status(), *exchange);
         v1::ScoreResponse response;
         response.set_request_id(id);

@@ -27,6 +27,7 @@
 #include "models/tokenizer.h"
 #include "server/generation.h"
 #include "server/http_server.h"
+#include "server/model_version.h"
 #include "server/openai_json.h"
 #include "server/request_observer.h"
 #include "server/scheduler.h"
@@ -40,8 +41,12 @@ class CompletionSink final : public GenerationSink {
     bool stream = false;
     bool include_usage = false;
     bool logprobs = false;
-    const Tokenizer* tokenizer = nullptr;  // borrowed: the model's
-    ModelScheduler* scheduler = nullptr;   // borrowed: outlives every request
+    // The version this request runs on, held until the sink is destroyed so
+    // that `tokenizer` and `scheduler` (both the version's) outlive the
+    // request even when a swap retires the version meanwhile.
+    ModelHandle version;
+    const Tokenizer* tokenizer = nullptr;  // borrowed: the version's
+    ModelScheduler* scheduler = nullptr;   // borrowed: the version's
     RequestObserver* observer = nullptr;   // borrowed; may be null
     RequestRecord record;                  // completed and reported at the end
   };
