@@ -104,15 +104,25 @@ run_tsan() {
   # TSan cannot see its barriers and would report Eigen's own partitioned
   # writes. One OpenMP thread keeps that inside the scheduler thread and
   # changes nothing about lstmserve's threads (README in tools/sanitizers/).
-  # BadInputTest and FaultsTest drive gRPC with raw sockets, generic stubs
-  # and synchronous readers cut mid-stream; under TSan they surface one
-  # hand-over inside uninstrumented gRPC after another (allocated in
-  # libgrpc++, used in its header templates), not races in lstmserve. They
+  # The tests that drive gRPC with raw sockets, generic stubs and synchronous
+  # readers cut mid-stream (GarbageBytesTest, MalformedMessageTest,
+  # FaultsTest) surface one
+  # hand-over inside uninstrumented gRPC after another under TSan (allocated
+  # in libgrpc++, used in its header templates), not races in lstmserve. They
   # run under ASan+UBSan and in the plain build; the other server tests run
-  # here.
+  # here. The list is checked: a renamed fixture fails this stage rather than
+  # silently running under TSan.
+  local skipped=(GarbageBytesTest MalformedMessageTest FaultsTest)
+  local name
+  for name in "${skipped[@]}"; do
+    if ! ctest --test-dir "$build" -N -R "^$name[.]" | grep -q "Total Tests: [1-9]"; then
+      echo "tools/sanitize.sh: no test named $name.* left to skip under TSan; update the list"
+      return 1
+    fi
+  done
   OMP_NUM_THREADS=1 TSAN_OPTIONS="$tsan_options:log_path=$logs/tsan:log_exe_name=1" \
     ctest --test-dir "$build" --output-on-failure -j"$jobs" -L '^server$' \
-      -E '^(BadInputTest|FaultsTest)[.]' ${CTEST_ARGS:-} ||
+      -E "^($(IFS='|'; echo "${skipped[*]}"))[.]" ${CTEST_ARGS:-} ||
     status=$?
   check_logs "$logs" "TSan" || status=1
   return "$status"
