@@ -2,7 +2,9 @@
 // bare oneDNN LSTM primitive (same shapes, no embedding, head or state
 // copies), the reference engine (small batches) and, when given its JSON,
 // PyTorch (bench/pytorch_decode.py). Prints markdown tables with ratios.
-// bench/run_engine_bench.sh runs everything.
+// bench/run_engine_bench.sh runs everything. Shape proj2x512p128 (a
+// projected LSTM, proj_size 128; not in the default list) runs the engines
+// alone: the bare primitive has no projection.
 //
 // Timing: each figure is the median over --reps runs of a loop that lasts at
 // least --min_time seconds (after one untimed warm-up call, which also
@@ -55,6 +57,7 @@ namespace {
 struct Shape {
   std::string name;
   int V, E, H, L;
+  int P = 0;  // proj_size; projected shapes have no bare-primitive baseline
 };
 
 // Figures for one (shape, system, precision).
@@ -124,6 +127,7 @@ ModelPackage RandomPackage(const Shape& s) {
   r.embedding_dim = s.E;
   r.hidden_size = s.H;
   r.num_layers = s.L;
+  r.proj_size = s.P;
   r.scale = 0;  // PyTorch's init range
   r.seed = 1;
   return ::lstmserve::RandomPackage(r);
@@ -160,7 +164,7 @@ class EngineRunner {
   double rss_mb() const { return RssMb() - rss0_; }
 
   void SetBatch(int N) {
-    states_.assign(N, SequenceState::Zeros(shape_.L, shape_.H));
+    states_.assign(N, SequenceState::Zeros(shape_.L, shape_.H, shape_.P));
     ptrs_.clear();
     for (auto& s : states_) ptrs_.push_back(&s);
     tokens_.resize(N);
@@ -171,7 +175,7 @@ class EngineRunner {
     if (!engine_->Step(tokens_, ptrs_, logprobs_.data()).ok()) std::abort();
   }
   void Prefill() {
-    SequenceState state = SequenceState::Zeros(shape_.L, shape_.H);
+    SequenceState state = SequenceState::Zeros(shape_.L, shape_.H, shape_.P);
     PrefillItem item{prompt_, &state, last_.data(), nullptr};
     if (!engine_->Prefill(absl::MakeConstSpan(&item, 1)).ok()) std::abort();
   }
@@ -187,11 +191,32 @@ class EngineRunner {
   std::vector<float> logprobs_, last_;
 };
 
-// The engine at `precision` and the bare primitive, timed in alternation.
+// The engine alone (a projected shape: the bare primitive has no projection).
+void MeasureEngineAlone(EngineRunner* runner, Result* engine) {
+  for (int N : Batches()) {
+    runner->SetBatch(N);
+    const auto t0 = std::chrono::steady_clock::now();
+    runner->Step();
+    engine->first_step_us[N] = Seconds(t0, std::chrono::steady_clock::now()) * 1e6;
+    const double sec = TimePerCall({[&] { runner->Step(); }})[0];
+    engine->decode_tok_s[N] = N / sec;
+    if (N == 1) engine->step_us_b1 = sec * 1e6;
+  }
+  const int T = absl::GetFlag(FLAGS_prompt);
+  engine->prefill_tok_s = T / TimePerCall({[&] { runner->Prefill(); }})[0];
+  engine->rss_mb = runner->rss_mb();
+}
+
+// The engine at `precision` and the bare primitive, timed in alternation
+// (projected shapes: the engine alone).
 void MeasureEngineAndBare(const Shape& shape, Precision precision, int max_batch, Result* engine,
                           Result* bare) {
   EngineRunner runner(shape, EngineKind::kOneDnn, precision, max_batch);
   if (!runner.ok()) return;
+  if (shape.P > 0) {
+    MeasureEngineAlone(&runner, engine);
+    return;
+  }
   const double rss0 = RssMb();
   bench::BareLstm lstm(shape.E, shape.H, shape.L, precision, absl::GetFlag(FLAGS_threads));
   for (int N : Batches()) {
@@ -318,7 +343,8 @@ int Main() {
   if (demo.empty()) demo = std::string(LSTMSERVE_SOURCE_DIR) + "/models/shakespeare";
   std::map<std::string, Shape> known = {{"char3x512", {"char3x512", 65, 512, 512, 3}},
                                         {"word2x650", {"word2x650", 10000, 650, 650, 2}},
-                                        {"big4x1024", {"big4x1024", 32000, 1024, 1024, 4}}};
+                                        {"big4x1024", {"big4x1024", 32000, 1024, 1024, 4}},
+                                        {"proj2x512p128", {"proj2x512p128", 65, 512, 512, 2, 128}}};
   if (auto pkg = LoadModelPackage(demo); pkg.ok()) {
     const ModelConfig& c = pkg->config;
     known["demo"] = {"demo", c.vocab_size, c.embedding_dim, c.hidden_size, c.num_layers};
@@ -347,7 +373,8 @@ int Main() {
   const int max_batch = batches.empty() ? 1 : *std::max_element(batches.begin(), batches.end());
   std::map<std::string, std::map<std::string, Result>> results;
   for (const Shape& s : shapes) {
-    std::fprintf(stderr, "== %s: V=%d E=%d H=%d L=%d\n", s.name.c_str(), s.V, s.E, s.H, s.L);
+    std::fprintf(stderr, "== %s: V=%d E=%d H=%d L=%d P=%d\n", s.name.c_str(), s.V, s.E, s.H, s.L,
+                 s.P);
     for (absl::string_view pname : absl::StrSplit(absl::GetFlag(FLAGS_precisions), ',')) {
       Precision p;
       if (!ParsePrecision(std::string(pname), &p)) continue;
@@ -397,7 +424,7 @@ int Main() {
   if (const std::string path = absl::GetFlag(FLAGS_json); !path.empty()) {
     nlohmann::json j;
     for (const Shape& s : shapes) {
-      j[s.name]["shape"] = {{"V", s.V}, {"E", s.E}, {"H", s.H}, {"L", s.L}};
+      j[s.name]["shape"] = {{"V", s.V}, {"E", s.E}, {"H", s.H}, {"L", s.L}, {"P", s.P}};
       for (const auto& [system, r] : results[s.name]) {
         nlohmann::json& o = j[s.name]["systems"][system];
         o["step_us_b1"] = r.step_us_b1;

@@ -85,6 +85,26 @@ void DecodeActivations(const NumericFormat& format, const void* src, int64_t n, 
   }
 }
 
+void EncodeRowsByMax(const NumericFormat& format, const float* src, int64_t rows, int64_t width,
+                     void* dst, float* scales) {
+  uint8_t* out = static_cast<uint8_t*>(dst);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = src + r * width;
+    float mx = 0.0f;
+    for (int64_t j = 0; j < width; ++j) mx = std::max(mx, std::fabs(x[j]));
+    scales[r] = mx > 0.0f ? mx : 1.0f;
+    // As EncodeActivations, with data_scale / scales[r]; |x / mx| <= 1, so
+    // the clamp only guards rounding.
+    const float scale = format.data_scale / scales[r], shift = format.data_shift + 0.5f;
+    uint8_t* o = out + r * width;
+    for (int64_t j = 0; j < width; ++j) {
+      float q = scale * x[j] + shift;
+      q = q < 0.0f ? 0.0f : (q > 255.0f ? 255.0f : q);
+      o[j] = static_cast<uint8_t>(static_cast<int32_t>(q));
+    }
+  }
+}
+
 bool AlignedBuffer::Reserve(size_t bytes) {
   if (bytes <= size_) return false;
   const size_t rounded = (bytes + 63) / 64 * 64;

@@ -57,6 +57,14 @@ std::vector<float> QuantizeRows(const float* w, int64_t rows, int64_t K, int8_t*
 void EncodeActivations(const NumericFormat& format, const float* src, int64_t n, void* dst);
 void DecodeActivations(const NumericFormat& format, const void* src, int64_t n, float* dst);
 
+// int8 only: encodes `rows` rows of `width` f32 values, each divided by its
+// own scale scales[r] = max_j |src[r, j]| (1 for an all-zero row), so every
+// encoded value lies in [-1, 1] whatever the row's magnitude. A projected
+// LSTM's h is unbounded (models/onednn_matmul_layer.h); a matmul reading such
+// rows multiplies its output row r by scales[r].
+void EncodeRowsByMax(const NumericFormat& format, const float* src, int64_t rows, int64_t width,
+                     void* dst, float* scales);
+
 // A 64-byte-aligned byte buffer that only grows. Growing discards contents.
 class AlignedBuffer {
  public:

@@ -68,8 +68,8 @@ class OneDnnEngine final : public InferenceEngine {
     try {
       stack_->Forward(
           1, [&](int, int n) { return tokens[n]; }, states, &scratchpad_, &stream_);
-      head_->Run(stack_->output(), static_cast<int>(tokens.size()), logprobs, &scratchpad_,
-                 &stream_);
+      head_->Run(stack_->output(), stack_->output_scales(), static_cast<int>(tokens.size()),
+                 logprobs, &scratchpad_, &stream_);
     } catch (const dnnl::error& e) {
       return FromDnnlError(e, "Step");
     } catch (const std::bad_alloc&) {
@@ -174,6 +174,7 @@ class OneDnnEngine final : public InferenceEngine {
     const size_t row_bytes =
         static_cast<size_t>(config_.output_size()) * onednn::FormatFor(precision_).data_bytes;
     const uint8_t* h = stack_->output();
+    const float* scales = stack_->output_scales();  // row scales or null
     size_t block = static_cast<size_t>(head_->max_rows());
     for (const HeadRow& r : rows) {
       if (r.target >= 0) block = std::min<size_t>(block, kMaxTargetHeadRows);
@@ -186,18 +187,22 @@ class OneDnnEngine final : public InferenceEngine {
                       rows[begin + i].dst == rows[begin].dst + i * V;
       }
       if (consecutive) {
-        head_->Run(h + rows[begin].row * row_bytes, static_cast<int>(M), rows[begin].dst,
-                   &scratchpad_, &stream_);
+        head_->Run(h + rows[begin].row * row_bytes,
+                   scales != nullptr ? scales + rows[begin].row : nullptr, static_cast<int>(M),
+                   rows[begin].dst, &scratchpad_, &stream_);
         continue;
       }
       head_in_.Reserve(M * row_bytes);
       head_out_.Reserve(M * V * sizeof(float));
+      if (scales != nullptr) head_in_scales_.resize(M);
       for (size_t i = 0; i < M; ++i) {
         std::memcpy(head_in_.data() + i * row_bytes, h + rows[begin + i].row * row_bytes,
                     row_bytes);
+        if (scales != nullptr) head_in_scales_[i] = scales[rows[begin + i].row];
       }
       float* out = reinterpret_cast<float*>(head_out_.data());
-      head_->Run(head_in_.data(), static_cast<int>(M), out, &scratchpad_, &stream_);
+      head_->Run(head_in_.data(), scales != nullptr ? head_in_scales_.data() : nullptr,
+                 static_cast<int>(M), out, &scratchpad_, &stream_);
       for (size_t i = 0; i < M; ++i) {
         const HeadRow& r = rows[begin + i];
         if (r.target >= 0) {
@@ -220,6 +225,7 @@ class OneDnnEngine final : public InferenceEngine {
   std::unique_ptr<OutputHead> head_;
   Scratchpad scratchpad_;
   onednn::AlignedBuffer head_in_, head_out_;  // gathered head rows for Prefill
+  std::vector<float> head_in_scales_;         // their row scales (int8 with a projection)
 };
 
 }  // namespace
@@ -236,13 +242,6 @@ absl::StatusOr<std::unique_ptr<InferenceEngine>> CreateOneDnnEngine(ModelPackage
   }
   RETURN_IF_ERROR(onednn::CheckCpuSupports(options.precision));
   const ModelConfig& config = package.config;
-  if (config.proj_size > 0 && options.precision == Precision::kInt8) {
-    // A projected h is not bounded to [-1, 1] like o ⊙ tanh(c), so the u8
-    // activation encoding (models/onednn_common.h) would clip it.
-    return absl::UnimplementedError(absl::StrCat(
-        "model '", config.name, "' has proj_size ", config.proj_size,
-        "; the oneDNN engine runs projected LSTMs at f32 and bf16, not int8"));
-  }
   const int threads = options.threads > 0 ? options.threads : omp_get_num_procs();
   // Memory per prompt token in a chunk: a layer's input-gate rows (4H f32,
   // one buffer per layer) plus activations; two gate vectors per layer bound it.

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "models/onednn_matmul_layer.h"
+
 namespace lstmserve::onednn {
 namespace {
 using md = dnnl::memory::desc;
@@ -23,6 +25,7 @@ std::unique_ptr<OutputHead> OutputHead::Create(const ModelConfig& config, ModelW
   dnnl::memory user(md({H, V}, dt::f32, tag::ba), engine, w.data());
 
   head->attr_ = UserScratchpadAttr();
+  if (MatmulLayer::RowScaled(config, precision)) head->row_bias_ = bias;
   std::vector<int8_t> quantized;
   if (precision == Precision::kInt8) {
     // s8 weights, one scale per vocabulary column; h arrives as u8 with zero
@@ -62,6 +65,9 @@ dnnl::matmul::primitive_desc OutputHead::MakeMatmul(int M, const md& weights_md)
   const md src({M, H}, format_.data, tag::ab);
   const md bias({1, V}, dt::f32, tag::ab);
   const md dst({M, V}, dt::f32, tag::ab);
+  if (row_scaled()) {
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights_md, dst), attr_, engine_);
+  }
   return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights_md, bias, dst), attr_,
                                       engine_);
 }
@@ -84,18 +90,35 @@ OutputHead::Primitives& OutputHead::Get(int M) {
   return cache_.emplace(M, std::move(p)).first->second;
 }
 
-void OutputHead::Run(const void* h, int M, float* logprobs, Scratchpad* scratchpad,
-                     dnnl::stream* stream) {
+void OutputHead::Run(const void* h, const float* row_scales, int M, float* logprobs,
+                     Scratchpad* scratchpad, dnnl::stream* stream) {
   Primitives& p = Get(M);
   p.src.set_data_handle(const_cast<void*>(h));
   p.dst.set_data_handle(logprobs);
   scratchpad->Bind(&p.matmul_scratchpad);
   // [M, V] = [M, H]·[H, V] + [1, V]
-  p.matmul.execute(*stream, {{DNNL_ARG_SRC, p.src},
-                             {DNNL_ARG_WEIGHTS, weights_},
-                             {DNNL_ARG_BIAS, bias_},
-                             {DNNL_ARG_DST, p.dst},
-                             {DNNL_ARG_SCRATCHPAD, p.matmul_scratchpad}});
+  if (!row_scaled()) {
+    p.matmul.execute(*stream, {{DNNL_ARG_SRC, p.src},
+                               {DNNL_ARG_WEIGHTS, weights_},
+                               {DNNL_ARG_BIAS, bias_},
+                               {DNNL_ARG_DST, p.dst},
+                               {DNNL_ARG_SCRATCHPAD, p.matmul_scratchpad}});
+  } else {
+    p.matmul.execute(*stream, {{DNNL_ARG_SRC, p.src},
+                               {DNNL_ARG_WEIGHTS, weights_},
+                               {DNNL_ARG_DST, p.dst},
+                               {DNNL_ARG_SCRATCHPAD, p.matmul_scratchpad}});
+    // [M, V] = row_scales [M, 1] * [M, V] + head_b [1, V]
+    stream->wait();
+    const int64_t V = config_.vocab_size;
+    const float* b = row_bias_.data();
+#pragma omp parallel for schedule(static) if (M >= 8)
+    for (int m = 0; m < M; ++m) {
+      float* row = logprobs + static_cast<size_t>(m) * V;
+      const float s = row_scales[m];
+      for (int64_t v = 0; v < V; ++v) row[v] = s * row[v] + b[v];
+    }
+  }
   scratchpad->Bind(&p.logsoftmax_scratchpad);
   // In place, row by row over V.
   p.logsoftmax.execute(*stream, {{DNNL_ARG_SRC, p.dst},

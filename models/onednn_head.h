@@ -8,11 +8,17 @@
 // with one scale per vocabulary column, packed once into the layout oneDNN
 // prefers (checked to be the same for M = 1 and M = max_rows, else plain).
 // Primitives are cached per M. Not thread-safe; may throw dnnl::error.
+//
+// int8 with a projection: h rows arrive with row scales (each row was
+// encoded divided by its largest magnitude, models/onednn_matmul_layer.h), so
+// the matmul runs without its bias and logits row m = scale[m] * (matmul row
+// m) + head_b before the log-softmax.
 #ifndef LSTMSERVE_MODELS_ONEDNN_HEAD_H_
 #define LSTMSERVE_MODELS_ONEDNN_HEAD_H_
 
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "models/engine.h"
 #include "models/model_package.h"
@@ -30,8 +36,11 @@ class OutputHead {
 
   // Writes log-probs for M rows of h (1 <= M <= max_rows()); `h` is [M, H]
   // row-major in the activation data type, `logprobs` [M, V] f32.
-  void Run(const void* h, int M, float* logprobs, Scratchpad* scratchpad, dnnl::stream* stream);
+  // `row_scales` [M]: h's row scales, required iff row_scaled(), else null.
+  void Run(const void* h, const float* row_scales, int M, float* logprobs, Scratchpad* scratchpad,
+           dnnl::stream* stream);
 
+  bool row_scaled() const { return !row_bias_.empty(); }
   int max_rows() const { return max_rows_; }
   size_t weight_bytes() const;
 
@@ -52,7 +61,8 @@ class OutputHead {
   dnnl::engine engine_;
   dnnl::primitive_attr attr_;  // user scratchpad (+ int8 zero point, scales)
   dnnl::memory::desc weights_md_;
-  dnnl::memory weights_, bias_;
+  dnnl::memory weights_, bias_;   // bias_ unused when row_scaled()
+  std::vector<float> row_bias_;   // [V] head_b, added after the row scales (row_scaled())
   std::unordered_map<int, Primitives> cache_;  // by M
 };
 

@@ -77,13 +77,22 @@ void LstmStack::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
     }
   }
   const uint8_t* layer_in = input_.data();
+  const float* in_scales = nullptr;
   for (size_t l = 0; l < layers_.size(); ++l) {
     AlignedBuffer& out = activations_[l % 2];
     out.Reserve(static_cast<size_t>(T) * N * R * esize);
-    layers_[l]->Forward(T, token, layer_in, states, out.data(), scratchpad, stream);
+    float* out_scales = nullptr;
+    if (layers_[l]->out_row_scaled()) {
+      scales_[l % 2].resize(static_cast<size_t>(T) * N);
+      out_scales = scales_[l % 2].data();
+    }
+    layers_[l]->Forward(T, token, layer_in, in_scales, states, out.data(), out_scales, scratchpad,
+                        stream);
     layer_in = out.data();
+    in_scales = out_scales;
   }
   output_ = layer_in;
+  output_scales_ = in_scales;
 }
 
 size_t LstmStack::weight_bytes() const {

@@ -13,7 +13,8 @@
 // int8 activations must lie in [-1, 1]. h does (it is o * tanh(c)); the
 // embedding need not, so each embedding column is divided by its largest
 // magnitude and layer 0's input weights are multiplied by it (exact in real
-// arithmetic).
+// arithmetic). A projected h need not either: its rows carry row scales
+// (models/onednn_matmul_layer.h), output_scales() for the top layer's.
 //
 // Buffers grow to the largest call seen. Not thread-safe; may throw
 // dnnl::error (the engine catches it).
@@ -55,6 +56,9 @@ class LstmStack {
   // type: [T, N, R], the row of (t, n) at element (t * N + n) * R (R = the
   // width of h: proj_size when projected, else hidden_size).
   const uint8_t* output() const { return output_; }
+  // int8 with a projection: the row scales of output() rows, [T, N] (row
+  // (t, n) is output() row times this); else null.
+  const float* output_scales() const { return output_scales_; }
 
   // Bytes held by packed weights, biases and the tables.
   size_t weight_bytes() const;
@@ -73,7 +77,9 @@ class LstmStack {
   std::vector<std::unique_ptr<MatmulLayer>> layers_;
   AlignedBuffer input_;           // [T, N, E] layer-0 inputs
   AlignedBuffer activations_[2];  // layer outputs, ping-pong: [T, N, R]
+  std::vector<float> scales_[2];  // their row scales, [T, N] (int8 with a projection)
   const uint8_t* output_ = nullptr;
+  const float* output_scales_ = nullptr;
 };
 
 }  // namespace lstmserve::onednn

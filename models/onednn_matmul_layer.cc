@@ -24,8 +24,15 @@ bool MatmulLayer::UsesTable(const ModelConfig& config) {
   return config.vocab_size <= 2 * config.embedding_dim;
 }
 
+bool MatmulLayer::RowScaled(const ModelConfig& config, Precision precision) {
+  return config.proj_size > 0 && precision == Precision::kInt8;
+}
+
 MatmulLayer::MatmulLayer(const ModelConfig& config, int layer, Precision precision)
-    : config_(config), layer_(layer), format_(FormatFor(precision)) {}
+    : config_(config),
+      layer_(layer),
+      format_(FormatFor(precision)),
+      row_scaled_(RowScaled(config, precision)) {}
 
 std::unique_ptr<MatmulLayer> MatmulLayer::Create(const ModelConfig& config,
                                                  const ModelWeights& weights, int layer,
@@ -59,8 +66,11 @@ std::unique_ptr<MatmulLayer> MatmulLayer::Create(const ModelConfig& config,
   } else {
     self->input_.K = In;
     self->input_.cols = G;
-    self->Pack(&self->input_, w.w_ih.data, input_column_scale, &bias, max_batch, max_rows,
-               stream);
+    // Row-scaled inputs: the bias is added after the row scale (Forward).
+    const bool bias_after = self->in_row_scaled();
+    if (bias_after) self->input_bias_ = bias;
+    self->Pack(&self->input_, w.w_ih.data, input_column_scale, bias_after ? nullptr : &bias,
+               max_batch, max_rows, stream);
   }
   self->recurrent_.K = R;
   self->recurrent_.cols = G;
@@ -166,8 +176,9 @@ void MatmulLayer::Run(Gemm* gemm, int M, const void* src, float* dst, Scratchpad
 }
 
 void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
-                          const uint8_t* in, absl::Span<SequenceState* const> states,
-                          uint8_t* out, Scratchpad* scratchpad, dnnl::stream* stream) {
+                          const uint8_t* in, const float* in_scales,
+                          absl::Span<SequenceState* const> states, uint8_t* out,
+                          float* out_scales, Scratchpad* scratchpad, dnnl::stream* stream) {
   const int N = static_cast<int>(states.size());
   const int64_t H = config_.hidden_size, G = 4 * H, R = config_.output_size();
   const bool projected = config_.proj_size > 0;
@@ -190,24 +201,44 @@ void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
   const float* x_gates = nullptr;
   if (!table()) {
     x_gates_.Reserve(static_cast<size_t>(T) * N * G * sizeof(float));
-    Run(&input_, T * N, in, reinterpret_cast<float*>(x_gates_.data()), scratchpad, stream);
-    x_gates = reinterpret_cast<const float*>(x_gates_.data());
+    float* gates = reinterpret_cast<float*>(x_gates_.data());
+    Run(&input_, T * N, in, gates, scratchpad, stream);
+    if (in_row_scaled()) {
+      // [T * N, 4H]: row * its input row's scale + b_ih + b_hh
+      const float* b = input_bias_.data();
+      const int rows = T * N;
+#pragma omp parallel for schedule(static) if (rows >= kParallelCells)
+      for (int r = 0; r < rows; ++r) {
+        float* g = gates + static_cast<size_t>(r) * G;
+        const float s = in_scales[r];
+        for (int64_t k = 0; k < G; ++k) g[k] = s * g[k] + b[k];
+      }
+    }
+    x_gates = gates;
   }
   h_gates_.Reserve(static_cast<size_t>(N) * G * sizeof(float));
   float* h_gates = reinterpret_cast<float*>(h_gates_.data());
   if (!f32) h_src_.Reserve(static_cast<size_t>(N) * R * esize);
+  if (row_scaled_) h_src_scales_.resize(N);
 
   for (int t = 0; t < T; ++t) {
     // [N, 4H] = h [N, R] · W_hh^T [R, 4H]
     const void* h_src = h_.data();
+    const float* h_scales = nullptr;  // [N] row scales of h_src (row_scaled_)
     if (!f32) {
       // bf16/int8: the matmul reads h in the activation type -- the last
       // step's output rows, [N, R] in `out`; before the first step, encoded.
       if (t == 0) {
-        EncodeActivations(format_, h_.data(), N * R, h_src_.data());
+        if (row_scaled_) {
+          EncodeRowsByMax(format_, h_.data(), N, R, h_src_.data(), h_src_scales_.data());
+          h_scales = h_src_scales_.data();
+        } else {
+          EncodeActivations(format_, h_.data(), N * R, h_src_.data());
+        }
         h_src = h_src_.data();
       } else {
         h_src = out + static_cast<size_t>(t - 1) * N * R * esize;
+        if (row_scaled_) h_scales = out_scales + static_cast<size_t>(t - 1) * N;
       }
     }
     Run(&recurrent_, N, h_src, h_gates, scratchpad, stream);
@@ -216,6 +247,11 @@ void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
     for (int n = 0; n < N; ++n) {
       const float* x = table() ? table_.data() + static_cast<size_t>(token(t, n)) * G
                                : x_gates + (static_cast<size_t>(t) * N + n) * G;
+      if (h_scales != nullptr) {
+        float* r = h_gates + n * G;
+        const float s = h_scales[n];
+        for (int64_t k = 0; k < G; ++k) r[k] *= s;
+      }
       if (projected) {
         // The cell's output o ⊙ tanh(c') is the projection's input.
         float* h_full = h_full_.data() + n * H;
@@ -232,7 +268,11 @@ void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
       // [N, P] = h_full [N, H] · W_hr^T [H, P]
       Run(&projection_, N, f32 ? static_cast<const void*>(h_full_.data()) : h_full_src_.data(),
           h_.data(), scratchpad, stream);
-      EncodeActivations(format_, h_.data(), N * R, out_t);
+      if (row_scaled_) {
+        EncodeRowsByMax(format_, h_.data(), N, R, out_t, out_scales + static_cast<size_t>(t) * N);
+      } else {
+        EncodeActivations(format_, h_.data(), N * R, out_t);
+      }
     }
   }
 

@@ -31,6 +31,18 @@
 // weights with one scale per gate row of each matrix; s32 accumulation with
 // the zero point compensated by oneDNN, then f32 gates; the h state handed
 // back is the f32 cell output).
+//
+// int8 with a projection: the projection's input o ⊙ tanh(c') lies in
+// [-1, 1] and is encoded as usual, but the projected h = W_hr (o ⊙ tanh(c'))
+// is only bounded by W_hr's row L1 norms, which are far larger than typical
+// values (u8 steps of that bound / 127 lose most of h's precision). So every
+// projected h row (one sequence, one timestep) is encoded divided by its own
+// largest magnitude (EncodeRowsByMax: exact range, never clipped) and that
+// row scale travels with it ([T, N] f32): the recurrent matmul's output row
+// n is multiplied by its h row's scale before the cell, the next layer's
+// input matmul (packed without bias) gets scale * row + bias, and the head
+// does the same (models/onednn_head.h). The row scales are per call data, so
+// no static calibration is involved.
 // Each weight matrix is packed once into the layout oneDNN prefers for
 // matmul (format_tag::any), checked at creation to be the same for M = 1,
 // the largest batch and long prompts, so one copy serves every shape.
@@ -76,9 +88,18 @@ class MatmulLayer {
   // type (row (t, n) at element (t * N + n) * In). This layer of states[n]
   // is read, then replaced by its state after step T-1. Writes the output h
   // of every step to `out`, [T, N, R] in the activation data type.
+  // Row scales (int8 with a projection, see above; else null): `in_scales`
+  // [T, N] for the input rows when in_row_scaled(), `out_scales` [T, N] for
+  // the output rows when out_row_scaled().
   void Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token, const uint8_t* in,
-               absl::Span<SequenceState* const> states, uint8_t* out, Scratchpad* scratchpad,
-               dnnl::stream* stream);
+               const float* in_scales, absl::Span<SequenceState* const> states, uint8_t* out,
+               float* out_scales, Scratchpad* scratchpad, dnnl::stream* stream);
+
+  // Whether the output rows (and, above layer 0, the input rows) carry row
+  // scales: int8 with a projection.
+  static bool RowScaled(const ModelConfig& config, Precision precision);
+  bool in_row_scaled() const { return row_scaled_ && layer_ > 0; }
+  bool out_row_scaled() const { return row_scaled_; }
 
   bool table() const { return !table_.empty(); }
   // Bytes held by packed weights, biases and the table.
@@ -117,7 +138,9 @@ class MatmulLayer {
   const ModelConfig config_;
   const int layer_;
   const NumericFormat format_;
+  const bool row_scaled_;
   dnnl::engine engine_;
+  std::vector<float> input_bias_;  // [4H] b_ih + b_hh, added after the row scales (in_row_scaled)
   std::vector<float> table_;  // [V, 4H], layer 0 of small vocabularies only
   Gemm input_;                // W_ih (K = In), with bias; unused with a table
   Gemm recurrent_;            // W_hh (K = R)
@@ -126,6 +149,7 @@ class MatmulLayer {
   AlignedBuffer x_gates_;     // [T, N, 4H] f32: input part of the gates
   AlignedBuffer h_gates_;     // [N, 4H] f32: h · W_hh^T
   AlignedBuffer h_src_;       // [N, R] the start h in the activation type (bf16, int8)
+  std::vector<float> h_src_scales_;  // [N] its row scales (out_row_scaled)
   std::vector<float> h_, c_;  // [N, R], [N, H]: the state while stepping
   std::vector<float> h_full_;     // [N, H] cell outputs before the projection
   AlignedBuffer h_full_src_;      // [N, H] the same in the activation type (bf16)

@@ -434,26 +434,35 @@ TEST(OneDnnEngineTest, ExplicitThreadCountsAgree) {
 //   int8: max 0.10, mean 0.011 with VNNI (u8 = 127x + 128);
 //         about twice that without VNNI (u8 = 63x + 64).
 // The bounds leave ~2x headroom; the real quality gate is the demo-model
-// perplexity test (onednn_precision_test.cc).
+// perplexity test (onednn_precision_test.cc). Projected LSTMs (int8: h rows
+// encoded with their own row scales, models/onednn_matmul_layer.h) are held
+// to the same bounds.
 struct PrecisionCase {
   Precision precision;
   double max_tolerance;
   double mean_tolerance;
 };
 
+// The int8 bounds of ReducedPrecisionTest, also used against PyTorch below.
+constexpr PrecisionCase kBf16Case{Precision::kBF16, 0.05, 0.01};
+constexpr PrecisionCase kInt8Case{Precision::kInt8, 0.25, 0.04};
+
 class ReducedPrecisionTest : public ::testing::TestWithParam<PrecisionCase> {};
 
 TEST_P(ReducedPrecisionTest, StaysCloseToF32) {
   const PrecisionCase& pc = GetParam();
+  // The last two are projected: layer 0 from its table (the first of them)
+  // or by gather (the second).
   for (const ShapeCase& sc :
        {Case("e24_h40_l2", 37, 24, 40, 2, 1), Case("e64_h64_l3", 65, 64, 64, 3, 2),
-        Case("e32_h256_l2", 200, 32, 256, 2, 3)}) {
+        Case("e32_h256_l2", 200, 32, 256, 2, 3), ProjCase("e24_h40_p16_l3", 37, 24, 40, 16, 3, 10),
+        ProjCase("e32_h96_p24_l2", 200, 32, 96, 24, 2, 9)}) {
     auto f32 = MakeOneDnn(RandomPackage(sc.shape), Precision::kF32);
     auto low = MakeOneDnn(RandomPackage(sc.shape), pc.precision);
     ASSERT_NE(low, nullptr);
     EXPECT_EQ(low->precision(), pc.precision);
     const DiffStats d = DriveInLockStep(low.get(), f32.get(), 40, 21, 0);
-    std::printf("[ %-8s ] %-12s vs f32: max |d logprob| = %.3g, mean %.3g\n",
+    std::printf("[ %-8s ] %-14s vs f32: max |d logprob| = %.3g, mean %.3g\n",
                 PrecisionName(pc.precision), sc.name, d.max, d.mean());
     EXPECT_LE(d.max, pc.max_tolerance) << sc.name;
     EXPECT_LE(d.mean(), pc.mean_tolerance) << sc.name;
@@ -462,54 +471,180 @@ TEST_P(ReducedPrecisionTest, StaysCloseToF32) {
 
 TEST_P(ReducedPrecisionTest, PrefillEqualsSteps) {
   const PrecisionCase& pc = GetParam();
-  auto engine = MakeOneDnn(RandomPackage({}), pc.precision);
-  ASSERT_NE(engine, nullptr);
-  const ModelConfig& c = engine->config();
-  const int V = c.vocab_size;
-  std::vector<int32_t> prompt(40);
-  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7) % V);
-  SequenceState a = SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size), b = a;
-  std::vector<float> all(prompt.size() * V), row(V);
-  PrefillItem item{prompt, &a, nullptr, all.data()};
-  ASSERT_TRUE(engine->Prefill(absl::MakeConstSpan(&item, 1)).ok());
-  SequenceState* s[] = {&b};
-  double d = 0.0;
-  for (size_t t = 0; t < prompt.size(); ++t) {
-    ASSERT_TRUE(engine->Step(absl::MakeConstSpan(&prompt[t], 1), s, row.data()).ok());
-    for (int v = 0; v < V; ++v) d = std::max(d, double{std::abs(all[t * V + v] - row[v])});
+  for (const ShapeCase& sc : {Case("e24_h40_l2", 37, 24, 40, 2, 7),
+                              ProjCase("e32_h96_p24_l2", 200, 32, 96, 24, 2, 9)}) {
+    auto engine = MakeOneDnn(RandomPackage(sc.shape), pc.precision);
+    ASSERT_NE(engine, nullptr);
+    const ModelConfig& c = engine->config();
+    const int V = c.vocab_size;
+    std::vector<int32_t> prompt(40);
+    for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7) % V);
+    SequenceState a = SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size), b = a;
+    std::vector<float> all(prompt.size() * V), row(V);
+    PrefillItem item{prompt, &a, nullptr, all.data()};
+    ASSERT_TRUE(engine->Prefill(absl::MakeConstSpan(&item, 1)).ok());
+    SequenceState* s[] = {&b};
+    double d = 0.0;
+    for (size_t t = 0; t < prompt.size(); ++t) {
+      ASSERT_TRUE(engine->Step(absl::MakeConstSpan(&prompt[t], 1), s, row.data()).ok());
+      for (int v = 0; v < V; ++v) d = std::max(d, double{std::abs(all[t * V + v] - row[v])});
+    }
+    std::printf("[ %-8s ] %-14s prefill vs steps: max |d logprob| = %.3g\n",
+                PrecisionName(pc.precision), sc.name, d);
+    EXPECT_LE(d, pc.max_tolerance) << sc.name;
   }
-  std::printf("[ %-8s ] prefill vs steps: max |d logprob| = %.3g\n", PrecisionName(pc.precision),
-              d);
-  EXPECT_LE(d, pc.max_tolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(Precisions, ReducedPrecisionTest,
-                         ::testing::Values(PrecisionCase{Precision::kBF16, 0.05, 0.01},
-                                           PrecisionCase{Precision::kInt8, 0.25, 0.04}),
-                         [](const auto& info) {
+                         ::testing::Values(kBf16Case, kInt8Case), [](const auto& info) {
                            return std::string(PrecisionName(info.param.precision));
                          });
 
-// Projected LSTMs run at bf16 (within the bf16 bound of the unprojected
-// shapes) and are refused at int8, whose u8 activations cannot hold an
-// unbounded projected h.
-TEST(OneDnnProjectionTest, Bf16StaysCloseToF32AndInt8IsRefused) {
+// One sequence's log-probs against PyTorch's (from `start`), by Prefill and
+// by Steps; updates the statistics with both and sets `*end` to the state
+// the Steps end in.
+void CompareWithPyTorch(InferenceEngine* engine, const std::vector<int32_t>& ids,
+                        const std::vector<std::vector<double>>& expected,
+                        const SequenceState& start, DiffStats* stats, SequenceState* end) {
+  const int V = engine->config().vocab_size;
+  SequenceState by_prefill = start, by_step = start;
+  std::vector<float> all(ids.size() * V), row(V);
+  PrefillItem item{ids, &by_prefill, nullptr, all.data()};
+  ASSERT_TRUE(engine->Prefill(absl::MakeConstSpan(&item, 1)).ok());
+  SequenceState* s[] = {&by_step};
+  for (size_t t = 0; t < ids.size(); ++t) {
+    ASSERT_TRUE(engine->Step(absl::MakeConstSpan(&ids[t], 1), s, row.data()).ok());
+    for (int v = 0; v < V; ++v) {
+      for (const double d : {std::abs(all[t * V + v] - expected[t][v]),
+                             std::abs(row[v] - expected[t][v])}) {
+        stats->max = std::max(stats->max, d);
+        stats->sum += d;
+        ++stats->count;
+      }
+    }
+  }
+  *end = by_step;
+}
+
+nlohmann::json ReadJson(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return nlohmann::json::parse(text.str());
+}
+
+// Projected LSTMs at int8 against PyTorch itself, within the int8 bounds
+// above: the projected golden fixtures (continuations included: they start
+// from an earlier sequence's final int8 state) and the importer's proj_size
+// package (tests/import/packages/proj, PyTorch's forward in expected.json).
+TEST(OneDnnProjectionTest, Int8MatchesPyTorchOnProjectedFixtures) {
+  const std::filesystem::path source(LSTMSERVE_SOURCE_DIR);
+  int fixtures = 0;
+  for (const std::string& dir : GoldenFixtures()) {
+    auto pkg = LoadModelPackage(dir);
+    ASSERT_TRUE(pkg.ok()) << pkg.status();
+    if (pkg->config.proj_size == 0 && !getenv("ALLFIX")) continue;
+    SCOPED_TRACE(dir);
+    ++fixtures;
+    const ModelConfig c = pkg->config;
+    auto engine = MakeOneDnn(*std::move(pkg), Precision::kInt8);
+    ASSERT_NE(engine, nullptr);
+    DiffStats stats;
+    std::vector<SequenceState> finals;
+    const nlohmann::json golden = ReadJson(std::filesystem::path(dir) / "golden.json");
+    for (const auto& seq : golden.at("sequences")) {
+      const auto ids = seq.at("ids").get<std::vector<int32_t>>();
+      const SequenceState start =
+          seq.at("start").is_string()
+              ? SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size)
+              : finals.at(seq.at("start").get<int>());
+      SequenceState end;
+      CompareWithPyTorch(engine.get(), ids,
+                         seq.at("logprobs").get<std::vector<std::vector<double>>>(), start, &stats,
+                         &end);
+      finals.push_back(end);
+    }
+    std::printf("[ int8     ] %-22s vs PyTorch: max |d logprob| = %.3g, mean %.3g\n",
+                std::filesystem::path(dir).filename().c_str(), stats.max, stats.mean());
+    EXPECT_LE(stats.max, kInt8Case.max_tolerance);
+    EXPECT_LE(stats.mean(), kInt8Case.mean_tolerance);
+  }
+  EXPECT_GE(fixtures, 2) << "the projected golden fixtures (tests/models/golden/proj_*)";
+
+  const std::filesystem::path dir = source / "tests/import/packages/proj";
+  SCOPED_TRACE(dir.string());
+  const nlohmann::json expected = ReadJson(dir / "expected.json");
+  auto pkg = LoadModelPackage(dir.string());
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  const ModelConfig c = pkg->config;
+  ASSERT_GT(c.proj_size, 0);
+  auto engine = MakeOneDnn(*std::move(pkg), Precision::kInt8);
+  ASSERT_NE(engine, nullptr);
+  DiffStats stats;
+  SequenceState end;
+  CompareWithPyTorch(engine.get(), expected.at("ids").get<std::vector<int32_t>>(),
+                     expected.at("logprobs").get<std::vector<std::vector<double>>>(),
+                     SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size), &stats, &end);
+  std::printf("[ int8     ] import/proj            vs PyTorch: max |d logprob| = %.3g, mean %.3g\n",
+              stats.max, stats.mean());
+  EXPECT_LE(stats.max, kInt8Case.max_tolerance);
+  EXPECT_LE(stats.mean(), kInt8Case.mean_tolerance);
+}
+
+// A projected h far outside [-1, 1] is not clipped at int8, and its
+// precision does not depend on its magnitude (each h row is encoded relative
+// to its own largest value): W_hr scaled up 16x and the weights that read h
+// (W_hh, the next layer's W_ih, the head) scaled down as much compute the same
+// function with a 16x larger h, which int8 serves within its bounds of f32
+// on the unscaled package, handing back the 16x h state.
+TEST(OneDnnProjectionTest, Int8KeepsLargeProjectedHUnclipped) {
+  constexpr float kScale = 16.0f;
   const ShapeCase sc = ProjCase("e32_h96_p24_l2", 200, 32, 96, 24, 2, 9);
+  ModelPackage scaled = RandomPackage(sc.shape);
+  for (size_t l = 0; l < scaled.weights.layers.size(); ++l) {
+    LstmLayerWeights& layer = scaled.weights.layers[l];
+    for (float& w : layer.w_hr.data) w *= kScale;
+    for (float& w : layer.w_hh.data) w /= kScale;
+    if (l > 0) {
+      for (float& w : layer.w_ih.data) w /= kScale;
+    }
+  }
+  for (float& w : scaled.weights.head_w.data) w /= kScale;
   auto f32 = MakeOneDnn(RandomPackage(sc.shape), Precision::kF32);
-  auto bf16 = MakeOneDnn(RandomPackage(sc.shape), Precision::kBF16);
+  auto int8 = MakeOneDnn(std::move(scaled), Precision::kInt8);
   ASSERT_NE(f32, nullptr);
-  ASSERT_NE(bf16, nullptr);
-  const DiffStats d = DriveInLockStep(bf16.get(), f32.get(), 40, 21, 0);
-  std::printf("[ bf16     ] %-14s vs f32: max |d logprob| = %.3g, mean %.3g\n", sc.name, d.max,
-              d.mean());
-  EXPECT_LE(d.max, 0.05);
-  EXPECT_LE(d.mean(), 0.01);
-  EngineOptions options;
-  options.precision = Precision::kInt8;
-  auto int8 = CreateOneDnnEngine(RandomPackage(sc.shape), options);
-  ASSERT_FALSE(int8.ok());
-  EXPECT_EQ(int8.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_THAT(std::string(int8.status().message()), ::testing::HasSubstr("proj_size 24"));
+  ASSERT_NE(int8, nullptr);
+  const ModelConfig& c = f32->config();
+  SequenceState a = SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size), b = a;
+  std::vector<float> la(c.vocab_size), lb(c.vocab_size);
+  double max_h = 0.0, max_dh = 0.0;
+  DiffStats d;
+  SequenceState* sa[] = {&a};
+  SequenceState* sb[] = {&b};
+  for (int t = 0; t < 40; ++t) {
+    const int32_t token = (t * 13) % c.vocab_size;
+    ASSERT_TRUE(int8->Step(absl::MakeConstSpan(&token, 1), sa, la.data()).ok());
+    ASSERT_TRUE(f32->Step(absl::MakeConstSpan(&token, 1), sb, lb.data()).ok());
+    for (int v = 0; v < c.vocab_size; ++v) {
+      const double diff = std::abs(double{la[v]} - lb[v]);
+      d.max = std::max(d.max, diff);
+      d.sum += diff;
+      ++d.count;
+    }
+    for (size_t k = 0; k < a.layers.size(); ++k) {
+      for (size_t j = 0; j < a.layers[k].h.size(); ++j) {
+        max_h = std::max(max_h, double{std::abs(a.layers[k].h[j])});
+        max_dh = std::max(max_dh, double{std::abs(a.layers[k].h[j] / kScale - b.layers[k].h[j])});
+      }
+    }
+  }
+  std::printf("[ int8     ] W_hr x%.0f: max |h| %.3g, max |d h/%.0f| %.3g, max |d logprob| %.3g, "
+              "mean %.3g\n",
+              kScale, max_h, kScale, max_dh, d.max, d.mean());
+  ASSERT_GT(max_h, 4.0) << "the test needs |h| well outside [-1, 1]";
+  EXPECT_LE(d.max, kInt8Case.max_tolerance);
+  EXPECT_LE(d.mean(), kInt8Case.mean_tolerance);
+  EXPECT_LE(max_dh, 0.05);
 }
 
 // PrefillItem::next_token_logprobs (Score's path): each value equals the
