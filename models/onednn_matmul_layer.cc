@@ -24,6 +24,11 @@ bool MatmulLayer::UsesTable(const ModelConfig& config) {
   return config.vocab_size <= 2 * config.embedding_dim;
 }
 
+NumericFormat MatmulLayer::ProjectionFormat(Precision precision) {
+  if (precision != Precision::kInt8) return FormatFor(precision);
+  return FormatFor(CheckCpuSupports(Precision::kBF16).ok() ? Precision::kBF16 : Precision::kF32);
+}
+
 bool MatmulLayer::RowScaled(const ModelConfig& config, Precision precision) {
   return config.proj_size > 0 && precision == Precision::kInt8;
 }
@@ -46,6 +51,8 @@ std::unique_ptr<MatmulLayer> MatmulLayer::Create(const ModelConfig& config,
   const int64_t In = layer == 0 ? config.embedding_dim : R;
   const LstmLayerWeights& w = weights.layers[layer];
 
+  self->input_.format = self->format_;
+  self->recurrent_.format = self->format_;
   std::vector<float> bias(G);
   for (int64_t r = 0; r < G; ++r) bias[r] = w.b_ih.data[r] + w.b_hh.data[r];
 
@@ -76,6 +83,7 @@ std::unique_ptr<MatmulLayer> MatmulLayer::Create(const ModelConfig& config,
   self->recurrent_.cols = G;
   self->Pack(&self->recurrent_, w.w_hh.data, {}, nullptr, max_batch, max_rows, stream);
   if (config.proj_size > 0) {
+    self->projection_.format = ProjectionFormat(precision);
     self->projection_.K = H;
     self->projection_.cols = R;
     self->Pack(&self->projection_, w.w_hr.data, {}, nullptr, max_batch, max_batch, stream);
@@ -86,7 +94,7 @@ std::unique_ptr<MatmulLayer> MatmulLayer::Create(const ModelConfig& config,
 dnnl::matmul::primitive_desc MatmulLayer::MakeMatmul(const Gemm& gemm, int M,
                                                      const md& weights_md) const {
   const int64_t G = gemm.cols;
-  const md src({M, gemm.K}, format_.data, tag::ab);
+  const md src({M, gemm.K}, gemm.format.data, tag::ab);
   const md dst({M, G}, dt::f32, tag::ab);
   if (gemm.with_bias) {
     const md bias({1, G}, dt::f32, tag::ab);
@@ -112,7 +120,8 @@ void MatmulLayer::Pack(Gemm* gemm, const std::vector<float>& w_rows,
   gemm->attr = UserScratchpadAttr();
   std::vector<int8_t> quantized;
   dnnl::memory user(md({K, G}, dt::f32, tag::ba), engine_, w.data());
-  if (format_.data == dt::u8) {
+  const NumericFormat& format = gemm->format;
+  if (format.data == dt::u8) {
     // As in the int8 head (models/onednn_head.cc): oneDNN computes
     // dst = oscale * (acc + bias) with acc = data_scale * wscale * (x · w)
     // once the zero point is compensated, so oscale undoes both scales and
@@ -121,23 +130,23 @@ void MatmulLayer::Pack(Gemm* gemm, const std::vector<float>& w_rows,
     quantized.resize(G * K);
     std::vector<float> oscale = QuantizeRows(w.data(), G, K, quantized.data());
     for (int64_t r = 0; r < G; ++r) {
-      oscale[r] = 1.0f / (format_.data_scale * oscale[r]);
+      oscale[r] = 1.0f / (format.data_scale * oscale[r]);
       if (!b.empty()) b[r] /= oscale[r];
     }
     user = dnnl::memory(md({K, G}, dt::s8, tag::ba), engine_, quantized.data());
-    gemm->attr.set_zero_points(DNNL_ARG_SRC, 0, {static_cast<int>(format_.data_shift)});
+    gemm->attr.set_zero_points(DNNL_ARG_SRC, 0, {static_cast<int>(format.data_shift)});
     gemm->attr.set_output_scales(1 << 1, oscale);
   }
   // One packed copy: the layout preferred at M = 1 must also be the one at
   // the largest batch and the largest prompt rows, else the plain layout
   // serves all.
-  const md any({K, G}, format_.weights, tag::any);
+  const md any({K, G}, format.weights, tag::any);
   const md preferred = MakeMatmul(*gemm, 1, any).weights_desc();
   bool same = true;
   for (int M : {max_batch, max_rows}) {
     if (MakeMatmul(*gemm, M, any).weights_desc() != preferred) same = false;
   }
-  gemm->weights_md = same ? preferred : md({K, G}, format_.weights, tag::ba);
+  gemm->weights_md = same ? preferred : md({K, G}, format.weights, tag::ba);
   gemm->weights = dnnl::memory(gemm->weights_md, engine_);
   ReorderSingleThreaded(user, gemm->weights, dnnl::primitive_attr(), stream);
   if (gemm->with_bias) {
@@ -184,11 +193,13 @@ void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
   const bool projected = config_.proj_size > 0;
   const size_t esize = format_.data_bytes;
   const bool f32 = format_.data == dt::f32;  // h_ itself can be the matmul's input
+  const NumericFormat& proj_format = projection_.format;
+  const bool proj_f32 = proj_format.data == dt::f32;  // h_full_ is the projection's input
   h_.resize(static_cast<size_t>(N) * R);
   c_.resize(static_cast<size_t>(N) * H);
   if (projected) {
     h_full_.resize(static_cast<size_t>(N) * H);
-    if (!f32) h_full_src_.Reserve(static_cast<size_t>(N) * H * esize);
+    if (!proj_f32) h_full_src_.Reserve(static_cast<size_t>(N) * H * proj_format.data_bytes);
   }
 #pragma omp parallel for schedule(static) if (N >= kParallelCopies)
   for (int n = 0; n < N; ++n) {
@@ -256,7 +267,10 @@ void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
         // The cell's output o ⊙ tanh(c') is the projection's input.
         float* h_full = h_full_.data() + n * H;
         LstmCell(x, h_gates + n * G, H, c_.data() + n * H, h_full);
-        if (!f32) EncodeActivations(format_, h_full, H, h_full_src_.data() + n * H * esize);
+        if (!proj_f32) {
+          EncodeActivations(proj_format, h_full, H,
+                            h_full_src_.data() + n * H * proj_format.data_bytes);
+        }
         continue;
       }
       float* h = h_.data() + n * H;
@@ -266,8 +280,9 @@ void MatmulLayer::Forward(int T, absl::FunctionRef<int32_t(int t, int n)> token,
     }
     if (projected) {
       // [N, P] = h_full [N, H] · W_hr^T [H, P]
-      Run(&projection_, N, f32 ? static_cast<const void*>(h_full_.data()) : h_full_src_.data(),
-          h_.data(), scratchpad, stream);
+      Run(&projection_, N,
+          proj_f32 ? static_cast<const void*>(h_full_.data()) : h_full_src_.data(), h_.data(),
+          scratchpad, stream);
       if (row_scaled_) {
         EncodeRowsByMax(format_, h_.data(), N, R, out_t, out_scales + static_cast<size_t>(t) * N);
       } else {

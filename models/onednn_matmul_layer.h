@@ -32,8 +32,11 @@
 // the zero point compensated by oneDNN, then f32 gates; the h state handed
 // back is the f32 cell output).
 //
-// int8 with a projection: the projection's input o ⊙ tanh(c') lies in
-// [-1, 1] and is encoded as usual, but the projected h = W_hr (o ⊙ tanh(c'))
+// int8 with a projection: the projection matmul itself runs in bf16 (f32
+// where oneDNN has no bf16, i.e. without AVX-512): at int8 (u8 input, s8
+// W_hr) the golden fixtures' log-probs missed the int8 bounds against
+// PyTorch (tests/models/onednn_engine_test.cc), bf16 meets them, and W_hr is
+// P x H, small next to the gate matrices. The projected h = W_hr (o ⊙ tanh(c'))
 // is only bounded by W_hr's row L1 norms, which are far larger than typical
 // values (u8 steps of that bound / 127 lose most of h's precision). So every
 // projected h row (one sequence, one timestep) is encoded divided by its own
@@ -43,6 +46,7 @@
 // input matmul (packed without bias) gets scale * row + bias, and the head
 // does the same (models/onednn_head.h). The row scales are per call data, so
 // no static calibration is involved.
+//
 // Each weight matrix is packed once into the layout oneDNN prefers for
 // matmul (format_tag::any), checked at creation to be the same for M = 1,
 // the largest batch and long prompts, so one copy serves every shape.
@@ -98,6 +102,8 @@ class MatmulLayer {
   // Whether the output rows (and, above layer 0, the input rows) carry row
   // scales: int8 with a projection.
   static bool RowScaled(const ModelConfig& config, Precision precision);
+  // The format the projection matmul runs in at `precision`.
+  static NumericFormat ProjectionFormat(Precision precision);
   bool in_row_scaled() const { return row_scaled_ && layer_ > 0; }
   bool out_row_scaled() const { return row_scaled_; }
 
@@ -116,6 +122,7 @@ class MatmulLayer {
   // Weights of one matmul: W^T [K, 4H] packed, its optional bias and its
   // attributes (int8: zero point and output scales), its primitives per M.
   struct Gemm {
+    NumericFormat format{dt::f32, dt::f32, 4};  // of its input and weights
     int64_t K = 0;
     int64_t cols = 0;  // output width: 4H for the gate matmuls, P for the projection
     bool with_bias = false;
@@ -152,7 +159,7 @@ class MatmulLayer {
   std::vector<float> h_src_scales_;  // [N] its row scales (out_row_scaled)
   std::vector<float> h_, c_;  // [N, R], [N, H]: the state while stepping
   std::vector<float> h_full_;     // [N, H] cell outputs before the projection
-  AlignedBuffer h_full_src_;      // [N, H] the same in the activation type (bf16)
+  AlignedBuffer h_full_src_;      // [N, H] the same in the projection's input type (bf16)
 };
 
 }  // namespace lstmserve::onednn
