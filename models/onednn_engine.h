@@ -19,7 +19,9 @@
 // - Precisions: f32, bf16 (bf16 weights and matmul inputs, f32 gates and
 //   states), int8 (u8 activations, s8 weights with one scale per gate row of
 //   each matrix, zero point and scales applied by oneDNN; head s8 with one
-//   scale per vocabulary column). The states handed back are f32 (h is
+//   scale per vocabulary column; a projected LSTM's h rows carry their own
+//   scales and its projection matmul runs in bf16, models/onednn_matmul_layer.h).
+//   The states handed back are f32 (h is
 //   rounded to bf16 or u8 only where it enters a matmul). A precision this CPU cannot run fails
 //   at creation with FAILED_PRECONDITION (bf16 needs AVX-512; int8 needs
 //   oneDNN's AVX-512 kernels here).
