@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds lstmserve, starts the server on the shipped
-# demo model (models/shakespeare), queries it once with lstmctl, and keeps
-# serving until Ctrl-C (SIGINT drains and exits 0).
+# Installs what is missing, builds lstmserve, starts one server on both shipped
+# demo models (models/shakespeare: characters; models/shakespeare-bpe:
+# SentencePiece subwords), streams a sample from each with lstmctl, and keeps
+# serving until Ctrl-C (SIGINT drains and exits 0). Exits nonzero if the server
+# does not start or either model does not answer.
 # Usage: tools/demo.sh            (as root or a sudoer, on Debian 12)
 # Env:   LISTEN (default 127.0.0.1:50051), DEMO_EXIT=1 to stop after the sample query.
 set -euo pipefail
@@ -15,7 +17,8 @@ cmake --build "$build" -j"$(nproc)" --target lstmserve lstmctl lstmgen
 
 log="$build/lstmserve-demo.log"
 echo "demo: starting lstmserve on $listen (server log: $log)"
-"$build"/server/lstmserve --model shakespeare=models/shakespeare --listen "$listen" 2>"$log" &
+"$build"/server/lstmserve --model shakespeare=models/shakespeare \
+  --model shakespeare-bpe=models/shakespeare-bpe --listen "$listen" 2>"$log" &
 server=$!
 trap 'kill -INT $server 2>/dev/null; wait $server' EXIT
 for _ in $(seq 1 100); do
@@ -24,13 +27,23 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 "$build"/client/lstmctl health --server "$listen"
-echo "--- lstmctl generate --model shakespeare --prompt 'ROMEO:' --max_tokens 400 --temperature 0.8 --seed 7"
-"$build"/client/lstmctl generate --server "$listen" --model shakespeare --prompt $'ROMEO:\n' \
-  --max_tokens 400 --temperature 0.8 --seed 7
+"$build"/client/lstmctl models --server "$listen"
+# A sample from each model: max_tokens counts the model's tokens (characters for
+# shakespeare, SentencePiece pieces of ~2.8 characters for shakespeare-bpe).
+sample() {
+  echo
+  echo "--- lstmctl generate --model $1 --prompt 'ROMEO:' --max_tokens $2 --temperature 0.8 --seed 7"
+  "$build"/client/lstmctl generate --server "$listen" --model "$1" --prompt $'ROMEO:\n' \
+    --max_tokens "$2" --temperature 0.8 --seed 7
+}
+sample shakespeare 400
+sample shakespeare-bpe 150
 cat <<TXT
 
-lstmserve is serving models/shakespeare on $listen. Try, from another terminal:
+lstmserve is serving models/shakespeare (characters) and models/shakespeare-bpe
+(subwords) on $listen. Try, from another terminal:
   $build/client/lstmctl generate --server $listen --model shakespeare --prompt 'JULIET:' --max_tokens 300
+  $build/client/lstmctl generate --server $listen --model shakespeare-bpe --prompt 'JULIET:' --max_tokens 100
   $build/client/lstmctl score    --server $listen --model shakespeare --text 'To be, or not to be'
   $build/client/lstmctl embed    --server $listen --model shakespeare --text 'Good morrow'
   $build/client/lstmctl models   --server $listen

@@ -3,6 +3,8 @@
 #   1. the Release build and every GoogleTest/ctest suite + the Python tool tests;
 #   2. the hardening and deployment stages, each its own script with a duration
 #      flag (CI runs them short; run them longer by hand):
+#        demo      tools/demo_test.sh       tools/demo.sh (the README's quick start): both
+#                                           demo models must answer
 #        sanitize  tools/sanitize.sh        ASan+UBSan suite, TSan scheduler/server tests
 #        fuzz      tools/fuzz.sh            every libFuzzer target for FUZZ_SECONDS (30)
 #        soak      tools/soak.sh            mixed load for SOAK_DURATION (60s)
@@ -12,7 +14,7 @@
 #      of the machine; run it with STAGES="image" (deploy/README.md). lb takes ~1 min.
 # Usage: tools/test.sh            (as root or a sudoer, on Debian 12)
 # Env:   BUILD_DIR (default build), JOBS (default nproc), CTEST_ARGS (extra ctest args),
-#        STAGES (default "sanitize fuzz soak lb"; "" runs only step 1),
+#        STAGES (default "demo sanitize fuzz soak lb"; "" runs only step 1),
 #        FUZZ_SECONDS (30), SOAK_DURATION (60s)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +30,7 @@ ctest --test-dir "$build" --output-on-failure -j"$jobs" ${CTEST_ARGS:-}
 
 stage_script() {
   case "$1" in
+    demo) echo "tools/demo_test.sh --build $build" ;;
     sanitize) echo "tools/sanitize.sh" ;;
     fuzz) echo "tools/fuzz.sh --seconds ${FUZZ_SECONDS:-30}" ;;
     soak) echo "tools/soak.sh --build $build --duration ${SOAK_DURATION:-60s}" ;;
@@ -36,7 +39,7 @@ stage_script() {
     *) echo "tools/test.sh: unknown stage '$1'" >&2; return 2 ;;
   esac
 }
-for stage in ${STAGES-sanitize fuzz soak lb}; do
+for stage in ${STAGES-demo sanitize fuzz soak lb}; do
   cmd="$(stage_script "$stage")"
   script="${cmd%% *}"
   if [ ! -f "$script" ]; then

@@ -2,12 +2,13 @@
 # The whole depth study: train the sweep, export the best model per depth,
 # measure serving cost, draw the figures, print the table.
 #
-#   bench/depth/run.sh [--budget short|long] [--build DIR] [--run DIR] [--text FILE]
+#   bench/depth/run.sh [--budget short|medium|long] [--build DIR] [--run DIR] [--text FILE]
 #
 # short (default): 40 optimizer steps of 16x64 chars per run, 3 learning rates x
 #   4 depths, 2 runs at a time with one torch thread each (what fitted a shared
 #   2-core machine; see RESULTS.md). long: 4000 steps of 32x64 chars (8.2 epochs),
-#   validation on the whole held-out split.
+#   validation on the whole held-out split. medium: 160 steps of 32x64 chars
+#   (0.33 epoch), the same validation as short.
 # Figures go to bench/depth/ only with --figures (default: RUN).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"

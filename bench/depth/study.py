@@ -35,6 +35,10 @@ BUDGETS = {
               "eval_chars": 2048,
               "lrs": "1=0.004,0.008,0.016;2=0.002,0.004,0.008;3=0.002,0.004,0.008;"
                      "4=0.002,0.004,0.008"},
+    "medium": {"steps": 160, "batch_size": 32, "val_chars": 16384, "eval_every": 20,
+               "eval_chars": 4096,
+               "lrs": "1=0.004,0.008,0.016;2=0.002,0.004,0.008;3=0.002,0.004,0.008;"
+                      "4=0.001,0.002,0.004"},
     "long": {"steps": 4000, "batch_size": 32, "val_chars": 0, "eval_every": 250,
              "eval_chars": 16384, "lrs": "0.001,0.002,0.004"},
 }
@@ -315,6 +319,8 @@ def main():
     p.add_argument("--budget", choices=sorted(BUDGETS), default="short",
                    help="short: 40 steps of 16x64 chars (41k chars, 0.04 epoch), validation on "
                         "the first 16,384 held-out chars (what fits a shared 2-core machine); "
+                        "medium: 160 steps of 32x64 chars (328k chars, 0.33 epoch), the same "
+                        "validation chars; "
                         "long: 4000 steps of 32x64 chars (8.2 epochs), the whole held-out split")
     p.add_argument("--steps", type=int, help="optimizer steps, the same for every run "
                    "(overrides --budget)")

@@ -24,11 +24,12 @@ namespace {
 
 constexpr double kTolerance = 1e-4;
 
-// The fixture packages in format version 1 (char vocabularies): every source shape whose
-// package today's loader reads. The word, SentencePiece and proj_size packages (format version
-// 2) join this list when the engines read that format.
-const char* const kFixtures[] = {"batch_first", "bias_false", "mapped_names", "onnx_torch",
-                                 "train_py"};
+// Every fixture package: char (format version 1), word, SentencePiece and projected (format
+// version 2) vocabularies and layers, from every source tools/export.py reads.
+const char* const kFixtures[] = {
+    "batch_first", "bias_false",       "mapped_names",    "onnx_keras", "onnx_torch",
+    "prefix_both", "prefix_module",    "prefix_orig_mod", "proj",       "sentencepiece",
+    "train_py",    "wlm_dataparallel", "wlm_module",      "wlm_tied"};
 
 std::filesystem::path PackagesDir() {
   return std::filesystem::path(LSTMSERVE_SOURCE_DIR) / "tests/import/packages";
@@ -41,12 +42,10 @@ nlohmann::json ReadJson(const std::filesystem::path& path) {
   return nlohmann::json::parse(text.str());
 }
 
-TEST(ImportFixturesTest, ListCoversEveryFormatVersion1Package) {
+TEST(ImportFixturesTest, ListCoversEveryPackageInTheDirectory) {
   std::vector<std::string> found;
-  for (const auto& entry : std::filesystem::directory_iterator(PackagesDir())) {
-    if (ReadJson(entry.path() / "config.json").at("format_version") == 1)
-      found.push_back(entry.path().filename().string());
-  }
+  for (const auto& entry : std::filesystem::directory_iterator(PackagesDir()))
+    found.push_back(entry.path().filename().string());
   std::sort(found.begin(), found.end());
   EXPECT_EQ(found, std::vector<std::string>(std::begin(kFixtures), std::end(kFixtures)));
 }
@@ -70,9 +69,11 @@ TEST_P(ImportFixtureTest, EngineMatchesTheSourceFramework) {
 
     const ModelConfig c = pkg->config;
     const int V = c.vocab_size;
+    ASSERT_EQ(want.size(), ids.size());
+    for (const auto& w : want) ASSERT_EQ(w.size(), static_cast<size_t>(V));
     auto engine = CreateEngine(GetParam(), *std::move(pkg), EngineOptions{});
     ASSERT_TRUE(engine.ok()) << engine.status();
-    SequenceState by_prefill = SequenceState::Zeros(c.num_layers, c.hidden_size);
+    SequenceState by_prefill = SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size);
     SequenceState by_step = by_prefill;
     std::vector<float> all(ids.size() * V), row(V);
     PrefillItem item{ids, &by_prefill, nullptr, all.data()};
@@ -86,7 +87,7 @@ TEST_P(ImportFixtureTest, EngineMatchesTheSourceFramework) {
         max_step = std::max(max_step, std::abs(row[v] - want[t][v]));
       }
     }
-    std::printf("[ import   ] %-9s %-14s max |engine - source| Step %.2g, Prefill %.2g\n",
+    std::printf("[ import   ] %-9s %-16s max |engine - source| Step %.2g, Prefill %.2g\n",
                 (*engine)->kind(), name, max_step, max_prefill);
     EXPECT_LE(max_step, kTolerance);
     EXPECT_LE(max_prefill, kTolerance);
