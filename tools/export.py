@@ -10,8 +10,9 @@ Vocabulary (train.py checkpoints carry theirs): --vocab FILE (one token per line
   or a JSON array in FILE.json), --word-corpus DIR (word_language_model's data.Corpus dictionary
   rebuilt from train.txt, valid.txt, test.txt), --sentencepiece FILE, --byte.
 
-WARNING: unpickling runs code. A checkpoint is first read with torch.load(weights_only=True),
-which suffices for train.py checkpoints and state_dicts; a whole pickled module needs real
+WARNING: unpickling runs code. A checkpoint is first read with torch.load(weights_only=True), then
+(torch 1.13's reader lacks floats) with the same allow-list of tensor types over every pickle
+opcode; that suffices for train.py checkpoints and state_dicts. A whole pickled module needs real
 unpickling, which executes whatever the file says. Import only files you trust.
 
 Every tensor of the source must be used (else the import fails naming the leftovers). Every

@@ -109,8 +109,10 @@ class FixtureTest(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(PKG, "sentencepiece", "tokenizer.model")))
 
     def test_weights_only_where_it_suffices(self):
-        # (train.py checkpoints hold floats, which torch 1.13's weights_only reader lacks.)
+        # train.py checkpoints hold floats, which torch 1.13's weights_only reader lacks: they
+        # go through the same allow-list without running code.
         for name, how in (("prefix_module", "weights_only"), ("mapped_names", "weights_only"),
+                          ("train_py", "weights_only allow-list, every pickle opcode (no code run)"),
                           ("wlm_module", "unpickled")):
             args = COMMANDS[name]
             with tempfile.TemporaryDirectory() as d:
@@ -119,6 +121,21 @@ class FixtureTest(unittest.TestCase):
                 self.assertIn(f"read with torch.load: {how}", out)
                 if how == "unpickled":
                     self.assertIn("the module's own forward agrees with its submodules", out)
+
+    def test_plain_data_reader_runs_no_code(self):
+        # A float beside the tensors (what weights_only refuses in torch 1.13) loads; a global
+        # outside the tensor allow-list is refused before anything calls it.
+        with tempfile.TemporaryDirectory() as d:
+            ok = os.path.join(d, "ok.pt")
+            torch.save({"val_loss": 1.5, "model": {"w": torch.ones(2)}}, ok)
+            obj, how = torch_source.load_checkpoint(ok)
+            self.assertEqual(how, "weights_only allow-list, every pickle opcode (no code run)")
+            self.assertEqual(obj["val_loss"], 1.5)
+            self.assertTrue(torch.equal(obj["model"]["w"], torch.ones(2)))
+            bad = os.path.join(d, "bad.pt")
+            torch.save({"val_loss": 1.5, "hook": os.getcwd}, bad)
+            with self.assertRaisesRegex(Exception, "getcwd is not a tensor or plain data"):
+                torch_source._load_plain_data(bad)
 
     def test_help_warns_that_unpickling_runs_code(self):
         out = io.StringIO()

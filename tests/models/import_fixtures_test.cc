@@ -1,8 +1,9 @@
 // The packages tools/export.py made from the importer's fixtures (tests/import/packages/,
 // written by tools/make_import_fixtures.py) served by both engines: the tokenizer encodes the
 // probe text to the source's ids, and the reference and oneDNN engines' log-probs (Prefill and
-// Step) equal the source framework's own (expected.json: PyTorch's forward, ONNX Runtime for
-// the ONNX fixtures) within 1e-4.
+// Step) equal the source framework's own (expected.json: PyTorch's forward; for the ONNX
+// fixtures the source's semantics in numpy) and, for the ONNX fixtures, ONNX Runtime's
+// (tests/import/fixtures/<name>/ort.json, onnxruntime-node) within 1e-4.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -31,8 +33,14 @@ const char* const kFixtures[] = {
     "prefix_both", "prefix_module",    "prefix_orig_mod", "proj",       "sentencepiece",
     "train_py",    "wlm_dataparallel", "wlm_module",      "wlm_tied"};
 
+using LogProbs = std::vector<std::vector<double>>;  // [tokens][vocabulary]
+
 std::filesystem::path PackagesDir() {
   return std::filesystem::path(LSTMSERVE_SOURCE_DIR) / "tests/import/packages";
+}
+
+std::filesystem::path FixturesDir() {
+  return std::filesystem::path(LSTMSERVE_SOURCE_DIR) / "tests/import/fixtures";
 }
 
 nlohmann::json ReadJson(const std::filesystem::path& path) {
@@ -58,7 +66,13 @@ TEST_P(ImportFixtureTest, EngineMatchesTheSourceFramework) {
     const std::filesystem::path dir = PackagesDir() / name;
     const nlohmann::json expected = ReadJson(dir / "expected.json");
     const auto ids = expected.at("ids").get<std::vector<int32_t>>();
-    const auto want = expected.at("logprobs").get<std::vector<std::vector<double>>>();
+    // What the engines must reproduce: the source's forward, and ONNX Runtime's where the
+    // source is an ONNX file.
+    std::vector<std::pair<std::string, LogProbs>> references = {
+        {"source", expected.at("logprobs").get<LogProbs>()}};
+    const std::filesystem::path ort = FixturesDir() / name / "ort.json";
+    if (std::filesystem::exists(ort))
+      references.emplace_back("onnxruntime", ReadJson(ort).at("logprobs").get<LogProbs>());
     auto pkg = LoadModelPackage(dir.string());
     ASSERT_TRUE(pkg.ok()) << pkg.status();
     auto tokenizer = Tokenizer::Create(pkg->config.tokenizer);
@@ -69,8 +83,10 @@ TEST_P(ImportFixtureTest, EngineMatchesTheSourceFramework) {
 
     const ModelConfig c = pkg->config;
     const int V = c.vocab_size;
-    ASSERT_EQ(want.size(), ids.size());
-    for (const auto& w : want) ASSERT_EQ(w.size(), static_cast<size_t>(V));
+    for (const auto& [label, want] : references) {
+      ASSERT_EQ(want.size(), ids.size()) << label;
+      for (const auto& w : want) ASSERT_EQ(w.size(), static_cast<size_t>(V)) << label;
+    }
     auto engine = CreateEngine(GetParam(), *std::move(pkg), EngineOptions{});
     ASSERT_TRUE(engine.ok()) << engine.status();
     SequenceState by_prefill = SequenceState::Zeros(c.num_layers, c.hidden_size, c.proj_size);
@@ -79,18 +95,24 @@ TEST_P(ImportFixtureTest, EngineMatchesTheSourceFramework) {
     PrefillItem item{ids, &by_prefill, nullptr, all.data()};
     ASSERT_TRUE((*engine)->Prefill(absl::MakeConstSpan(&item, 1)).ok());
     SequenceState* states[] = {&by_step};
-    double max_prefill = 0.0, max_step = 0.0;
+    std::vector<double> max_prefill(references.size()), max_step(references.size());
     for (size_t t = 0; t < ids.size(); ++t) {
       ASSERT_TRUE((*engine)->Step(absl::MakeConstSpan(&ids[t], 1), states, row.data()).ok());
-      for (int v = 0; v < V; ++v) {
-        max_prefill = std::max(max_prefill, std::abs(all[t * V + v] - want[t][v]));
-        max_step = std::max(max_step, std::abs(row[v] - want[t][v]));
+      for (size_t r = 0; r < references.size(); ++r) {
+        const std::vector<double>& want = references[r].second[t];
+        for (int v = 0; v < V; ++v) {
+          max_prefill[r] = std::max(max_prefill[r], std::abs(all[t * V + v] - want[v]));
+          max_step[r] = std::max(max_step[r], std::abs(row[v] - want[v]));
+        }
       }
     }
-    std::printf("[ import   ] %-9s %-16s max |engine - source| Step %.2g, Prefill %.2g\n",
-                (*engine)->kind(), name, max_step, max_prefill);
-    EXPECT_LE(max_step, kTolerance);
-    EXPECT_LE(max_prefill, kTolerance);
+    for (size_t r = 0; r < references.size(); ++r) {
+      const std::string& label = references[r].first;
+      std::printf("[ import   ] %-9s %-16s max |engine - %s| Step %.2g, Prefill %.2g\n",
+                  (*engine)->kind(), name, label.c_str(), max_step[r], max_prefill[r]);
+      EXPECT_LE(max_step[r], kTolerance) << label;
+      EXPECT_LE(max_prefill[r], kTolerance) << label;
+    }
   }
 }
 

@@ -35,12 +35,47 @@ def parse_map(text):
     return out
 
 
+class _PlainDataUnpickler(pickle.Unpickler):
+    """weights_only's allow-list of globals (tensors, storages, dtypes, OrderedDict) over Python's
+    full opcode set: torch 1.13's weights_only reader refuses floats (opcode BINFLOAT), which every
+    train.py checkpoint holds (its loss history). Anything else is refused; no code runs."""
+
+    def find_class(self, module, name):
+        allowed = torch._weights_only_unpickler._get_allowed_globals()
+        key = f"{module}.{name}"
+        if key not in allowed:
+            raise pickle.UnpicklingError(f"{key} is not a tensor or plain data")
+        return allowed[key]
+
+
+class _PlainDataPickle:
+    """A pickle_module for torch.serialization._load: its Unpickler."""
+    Unpickler = _PlainDataUnpickler
+
+
+def _load_plain_data(path):
+    """torch.load of a zip-format file through _PlainDataUnpickler. (torch 1.13's torch.load
+    ignores its pickle_module argument unless weights_only, hence its _load.) Raises
+    pickle.UnpicklingError on anything but tensors and plain data, or another format."""
+    from torch import serialization
+    with open(path, "rb") as f:
+        if not serialization._is_zipfile(f):
+            raise pickle.UnpicklingError(f"{path} is not in torch's zip format")
+        with serialization._open_zipfile_reader(f) as zf:
+            return serialization._load(zf, "cpu", _PlainDataPickle, encoding="utf-8")
+
+
 def load_checkpoint(path, code_dir=None):
-    """(object, how) from torch.load: weights_only first, full unpickling only if needed."""
+    """(object, how) from torch.load: weights_only first, then tensors and plain data through
+    weights_only's allow-list, full unpickling (runs code) only if both refuse."""
     if code_dir:
         sys.path.insert(0, code_dir)
     try:
         return torch.load(path, map_location="cpu", weights_only=True), "weights_only"
+    except pickle.UnpicklingError:
+        pass
+    try:
+        return _load_plain_data(path), "weights_only allow-list, every pickle opcode (no code run)"
     except pickle.UnpicklingError:
         pass  # a whole module (or other objects): needs real unpickling
     try:
