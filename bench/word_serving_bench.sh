@@ -8,12 +8,14 @@
 #
 #   bench/word_serving_bench.sh [build-dir]      (default build/)
 #
-# Environment: DURATION (10s per served measurement), MAX_TOKENS (128).
+# Environment: DURATION (10s per served measurement), MAX_TOKENS (128),
+# THREADS (engine compute threads everywhere; 0 = all cores, the default).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$repo/build}"
 duration="${DURATION:-10s}"
 max_tokens="${MAX_TOKENS:-128}"
+threads="${THREADS:-0}"
 tmp="$(mktemp -d)"
 server_pid=""
 cleanup() {
@@ -25,17 +27,19 @@ trap cleanup EXIT
 echo "== machine"; nproc; lscpu | grep -m1 'Model name' || true; uptime
 echo "== engine_bench (engine alone, f32)"
 "$build/bench/engine_bench" --shapes=word2x650 --precisions=f32 --batches=1,64 --reps=3 \
+  --threads="$threads" \
   --min_time=1
 for streams in 1 64; do
   echo "== serving_bench --streams $streams (engine alone vs in-process server)"
   "$build/bench/serving_bench" --word --vocab 10000 --embedding 650 --hidden 650 --layers 2 \
-    --streams "$streams" --max_tokens "$max_tokens" --prompt_tokens 16 --duration "$duration"
+    --streams "$streams" --max_tokens "$max_tokens" --prompt_tokens 16 --duration "$duration" \
+    --threads "$threads"
 done
 
 echo "== lstmserve + lstmbench (separate processes)"
 /usr/bin/python3 "$repo/bench/word_model_package.py" --out "$tmp/word2x650"
 "$build/server/lstmserve" --model "word2x650=$tmp/word2x650" --listen 127.0.0.1:0 \
-  --request_log none 2>"$tmp/server.log" &
+  --request_log none --threads "$threads" 2>"$tmp/server.log" &
 server_pid=$!
 port=""
 for _ in $(seq 600); do

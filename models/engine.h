@@ -70,6 +70,12 @@ class InferenceEngine {
   // (the results equal those of Steps within the engine's tolerance).
   // 1 <= items.size() <= max_batch().
   virtual absl::Status Prefill(absl::Span<const PrefillItem> items) = 0;
+
+  // Compute threads for the Steps and Prefills that follow (0: all cores).
+  // Call it from the thread that calls Step/Prefill, between calls (the
+  // server's thread split changes it when models come and go). Engines
+  // without a thread team of their own ignore it (the default).
+  virtual void SetThreads(int /*threads*/) {}
 };
 
 // Validates Step/Prefill arguments against `config` and `max_batch`; shared

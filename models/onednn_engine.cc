@@ -60,6 +60,9 @@ class OneDnnEngine final : public InferenceEngine {
   Precision precision() const override { return precision_; }
   int max_batch() const override { return max_batch_; }
   const char* kind() const override { return "onednn"; }
+  void SetThreads(int threads) override {
+    threads_ = threads > 0 ? threads : omp_get_num_procs();
+  }
 
   absl::Status Step(absl::Span<const int32_t> tokens, absl::Span<SequenceState* const> states,
                     float* logprobs) override {
@@ -217,7 +220,7 @@ class OneDnnEngine final : public InferenceEngine {
   const ModelConfig config_;
   const Precision precision_;
   const int max_batch_;
-  const int threads_;
+  int threads_;  // the OpenMP team of each call (SetThreads)
   const int prompt_tokens_per_chunk_;
   dnnl::engine engine_;
   dnnl::stream stream_;

@@ -167,6 +167,9 @@ absl::Status ModelRepository::RescanNow() {
         if (!options_.fixed_models.count(name)) ++models;
       }
       const int threads = ThreadsPerModel(options_.loading.engine, models);
+      // Models loaded by earlier scans take the new split at their next call.
+      for (auto& [name, budget] : budgets_) budget->threads.store(threads);
+      for (auto& [name, budget] : options_.fixed_budgets) budget->threads.store(threads);
       for (const auto& [name, versions] : *listing) {
         if (options_.fixed_models.count(name)) {
           if (fixed_warned_.insert(name).second) {
@@ -187,6 +190,14 @@ absl::Status ModelRepository::RescanNow() {
     release_ = true;  // the thread watches them until they are released
   }
   return status;
+}
+
+int ModelRepository::ThreadsOf(const std::string& name) {
+  absl::MutexLock lock(&scan_mu_);
+  auto it = budgets_.find(name);
+  if (it != budgets_.end()) return it->second->threads.load();
+  auto fixed = options_.fixed_budgets.find(name);
+  return fixed != options_.fixed_budgets.end() ? fixed->second->threads.load() : -1;
 }
 
 void ModelRepository::SyncModel(const std::string& name,
@@ -253,6 +264,7 @@ bool ModelRepository::LoadVersion(const std::string& name, int64_t version,
   }
   std::shared_ptr<ComputeBudget>& budget = budgets_[name];
   if (budget == nullptr) budget = std::make_shared<ComputeBudget>();
+  budget->threads.store(threads);
   ModelVersion::ObserverFactory observer_for = nullptr;
   if (observer_ != nullptr) {
     observer_for = [this](const v1::ModelInfo& info) { return observer_->OnVersionLoaded(info); };

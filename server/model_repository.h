@@ -28,8 +28,11 @@
 // the repository's: a repository model of the same name is refused.
 //
 // The versions of one model share one compute budget
-// (server/shared_engine.h): each is built with the model's threads
-// (ThreadsPerModel over the models known at load time) and they take turns.
+// (server/shared_engine.h): each is built with the model's threads and they
+// take turns. Every scan splits the cores anew (ThreadsPerModel over the
+// fixed models and the repository's models listed now) and sets every
+// model's budget, so a model added later never oversubscribes the cores
+// with the ones already loaded, and one that leaves gives its share back.
 //
 // Thread-safe. Scans run on the repository's own thread (or the caller's,
 // RescanNow), one at a time; it also destroys retired versions once no
@@ -71,6 +74,10 @@ class ModelRepository {
     bool warm_up = true;
     // Models served outside the repository (their names are taken).
     std::set<std::string> fixed_models;
+    // Their compute budgets (engines wrapped in SharedComputeEngine), so
+    // that the cores are split over them and the repository's models alike;
+    // a fixed model without one keeps the threads it was built with.
+    std::map<std::string, std::shared_ptr<ComputeBudget>> fixed_budgets;
     // Signs the versions' portable states (borrowed, not null; outlives the
     // repository and every version).
     const StateKeyRing* state_keys = nullptr;
@@ -93,6 +100,10 @@ class ModelRepository {
   absl::Status RescanNow();
   // Ends the thread (a scan in progress finishes first). Idempotent.
   void Stop();
+
+  // The compute threads the last scan gave model `name` (0: all cores; -1:
+  // no budget of that name, or not set).
+  int ThreadsOf(const std::string& name) ABSL_LOCKS_EXCLUDED(scan_mu_);
 
  private:
   ModelRepository(Options options, ModelRegistry* registry, VersionObserver* observer)

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <exception>
+#include <map>
+#include <memory>
 #include <thread>
 #include <string>
 #include <utility>
@@ -13,6 +15,7 @@
 #include "base/status_macros.h"
 #include "server/credentials.h"
 #include "server/listen_sockets.h"
+#include "server/shared_engine.h"
 #include "server/status_util.h"
 
 namespace lstmserve {
@@ -71,10 +74,18 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
       return versions->OnVersionLoaded(info);
     };
   }
+  const bool repository = !options.repository.directory.empty();
+  std::map<std::string, std::shared_ptr<ComputeBudget>> fixed_budgets;
   for (NamedEngine& e : engines) {
     if (e.name.empty() || !s->fixed_models_.insert(e.name).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("model name '", e.name, "' is empty or used twice"));
+    }
+    if (repository) {
+      // The repository's scans split the cores over these and its own models.
+      auto budget = std::make_shared<ComputeBudget>();
+      fixed_budgets[e.name] = budget;
+      e.engine = std::make_unique<SharedComputeEngine>(std::move(e.engine), std::move(budget));
     }
     ASSIGN_OR_RETURN(ModelHandle version,
                      ModelVersion::Create(e.name, 1, std::move(e.engine),
@@ -83,13 +94,14 @@ absl::StatusOr<std::unique_ptr<LanguageModelServer>> LanguageModelServer::Start(
                                           observer_for));
     RETURN_IF_ERROR(s->registry_->Publish(std::move(version)));
   }
-  if (!options.repository.directory.empty()) {
+  if (repository) {
     ModelRepository::Options r;
     r.repository = options.repository;
     r.loading = options.loading;
     r.scheduler = options.scheduler;
     r.warm_up = options.warm_up;
     r.fixed_models = s->fixed_models_;
+    r.fixed_budgets = std::move(fixed_budgets);
     r.state_keys = s->state_keys_.get();
     ASSIGN_OR_RETURN(s->repository_,
                      ModelRepository::Start(std::move(r), s->registry_.get(), versions));

@@ -7,12 +7,19 @@
 // cores another model may be using). With it, the versions of one model
 // take turns step by step and together never use more than its budget.
 //
+// The budget also carries the model's share of the cores: when models come
+// and go, the repository sets `threads` (ThreadsPerModel over the models
+// served now) and each version applies it to its engine before its next
+// Step or Prefill, so models loaded earlier shrink their OpenMP teams
+// instead of oversubscribing the cores with the ones loaded later.
+//
 // Thread-safe as far as the wrapped engine is (a scheduler calls it from
 // one thread). Owns the wrapped engine; the lock is shared (shared_ptr) by
 // every version of the model, so it lives as long as the last of them.
 #ifndef LSTMSERVE_SERVER_SHARED_ENGINE_H_
 #define LSTMSERVE_SERVER_SHARED_ENGINE_H_
 
+#include <atomic>
 #include <memory>
 #include <utility>
 
@@ -21,9 +28,12 @@
 
 namespace lstmserve {
 
-// The compute lock of one model (one per model name, shared by its versions).
+// The compute lock of one model (one per model name, shared by its versions)
+// and its compute threads: -1 = as the engines were built, else what
+// InferenceEngine::SetThreads takes (0 = all cores).
 struct ComputeBudget {
   absl::Mutex mu;
+  std::atomic<int> threads{-1};
 };
 
 class SharedComputeEngine final : public InferenceEngine {
@@ -40,18 +50,32 @@ class SharedComputeEngine final : public InferenceEngine {
   absl::Status Step(absl::Span<const int32_t> tokens, absl::Span<SequenceState* const> states,
                     float* logprobs) override {
     absl::MutexLock lock(&budget_->mu);
+    ApplyThreads();
     return engine_->Step(tokens, states, logprobs);
   }
   absl::Status Prefill(absl::Span<const PrefillItem> items) override {
     absl::MutexLock lock(&budget_->mu);
+    ApplyThreads();
     return engine_->Prefill(items);
   }
+  // The budget decides; a direct call is overridden by the next change of
+  // the budget's threads.
+  void SetThreads(int threads) override { engine_->SetThreads(threads); }
 
   const InferenceEngine& wrapped() const { return *engine_; }
 
  private:
+  void ApplyThreads() {
+    const int threads = budget_->threads.load(std::memory_order_relaxed);
+    if (threads >= 0 && threads != applied_threads_) {
+      engine_->SetThreads(threads);
+      applied_threads_ = threads;
+    }
+  }
+
   const std::unique_ptr<InferenceEngine> engine_;
   const std::shared_ptr<ComputeBudget> budget_;
+  int applied_threads_ = -1;  // the Step/Prefill caller's thread only
 };
 
 }  // namespace lstmserve

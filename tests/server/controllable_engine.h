@@ -48,6 +48,7 @@ class ControllableEngine final : public InferenceEngine {
   Precision precision() const override { return inner_->precision(); }
   int max_batch() const override { return inner_->max_batch(); }
   const char* kind() const override { return inner_->kind(); }
+  void SetThreads(int threads) override { inner_->SetThreads(threads); }
 
   absl::Status Step(absl::Span<const int32_t> tokens, absl::Span<SequenceState* const> states,
                     float* logprobs) override {

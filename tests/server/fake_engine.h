@@ -49,6 +49,7 @@ class FakeEngine final : public InferenceEngine {
     int fail_prefills ABSL_GUARDED_BY(mu) = 0;  // the next this many Prefills fail
     int pass_prefills ABSL_GUARDED_BY(mu) = 0;  // ... after this many more succeed
     std::vector<CallRecord> calls ABSL_GUARDED_BY(mu);
+    std::vector<int> set_threads ABSL_GUARDED_BY(mu);  // every SetThreads, in order
 
     void WedgeSteps(bool on) {
       absl::MutexLock lock(&mu);
@@ -115,6 +116,10 @@ class FakeEngine final : public InferenceEngine {
   Precision precision() const override { return Precision::kF32; }
   int max_batch() const override { return max_batch_; }
   const char* kind() const override { return "fake"; }
+  void SetThreads(int threads) override {
+    absl::MutexLock lock(&controls_->mu);
+    controls_->set_threads.push_back(threads);
+  }
 
   absl::Status Step(absl::Span<const int32_t> tokens, absl::Span<SequenceState* const> states,
                     float* logprobs) override {

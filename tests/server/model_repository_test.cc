@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "server/model_loader.h"
 #include "server/model_repository.h"
 #include "tests/server/controllable_engine.h"
 #include "tests/server/repository_fixture.h"
@@ -545,6 +547,63 @@ TEST(ModelRepositoryTest, MemoryReturnsToOneVersionAfterTheSwap) {
     EXPECT_GT(two_versions - one_version, weights_bytes / 2) << "the second version shows";
     EXPECT_LT(after - one_version, weights_bytes / 2) << "the first version was freed";
   }
+}
+
+// The share of the cores ThreadsPerModel gives each of `models` models when
+// lstmserve runs with --threads 0: all of them (0) for one model.
+int Share(int models) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return models == 1 ? 0 : std::max(1, cores / models);
+}
+
+TEST(ModelRepositoryTest, TheCoresAreSplitAgainWhenModelsComeAndGo) {
+  TestRepository repo;
+  repo.Publish("a", 1);
+  ServerOptions o = RepoServerOptions(repo.path());
+  o.loading.engine.threads = 0;  // all cores, split over the models
+  auto server = StartServer(o);
+  ASSERT_NE(server, nullptr);
+  ModelRepository* r = server->repository();
+  EXPECT_EQ(r->ThreadsOf("a"), Share(1));
+
+  // A model added later: the one already loaded shrinks to the new share.
+  repo.Publish("b", 1);
+  ASSERT_TRUE(r->RescanNow().ok());
+  EXPECT_EQ(r->ThreadsOf("a"), Share(2));
+  EXPECT_EQ(r->ThreadsOf("b"), Share(2));
+
+  // A new version of a takes a's share too.
+  repo.Publish("a", 2);
+  ASSERT_TRUE(r->RescanNow().ok());
+  EXPECT_EQ(r->ThreadsOf("a"), Share(2));
+
+  // b leaves: a gets the whole machine back.
+  std::filesystem::remove_all(absl::StrCat(repo.path(), "/b"));
+  ASSERT_TRUE(r->RescanNow().ok());
+  EXPECT_EQ(r->ThreadsOf("a"), Share(1));
+
+  LanguageModelClient client(absl::StrCat("127.0.0.1:", server->port()));
+  auto g = client.GenerateText(Greedy("a", "AB", 3));
+  EXPECT_TRUE(g.ok()) << g.status();
+}
+
+TEST(ModelRepositoryTest, ModelsGivenDirectlyShareTheCoresWithTheRepository) {
+  TestRepository repo;
+  repo.Publish("a", 1);
+  ServerOptions o = RepoServerOptions(repo.path());
+  o.loading.engine.threads = 0;
+  // --model f=DIR beside the repository.
+  auto fixed = LoadEngines({{"f", repo.VersionDir("a", 1)}}, EngineKind::kReference,
+                           EngineOptions());
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  auto started = LanguageModelServer::Start(o, *std::move(fixed));
+  ASSERT_TRUE(started.ok()) << started.status();
+  auto server = *std::move(started);
+  EXPECT_EQ(server->repository()->ThreadsOf("f"), Share(2));
+  EXPECT_EQ(server->repository()->ThreadsOf("a"), Share(2));
+  LanguageModelClient client(absl::StrCat("127.0.0.1:", server->port()));
+  auto g = client.GenerateText(Greedy("f", "AB", 3));
+  EXPECT_TRUE(g.ok()) << g.status();
 }
 
 TEST(ModelRepositoryTest, StartFailsWithoutAnyServableModel) {
