@@ -60,6 +60,44 @@ int Sampler::SelectPrefix(const float* logprobs, int end, double target, bool st
   // answer is in (lo, hi].
   int lo = 0, hi = end;
   double before = 0.0;
+  // First narrow by value: kBuckets ranges of log-prob, most likely first,
+  // in one pass; the answer's range is then moved between the ones above
+  // and below it. Equal log-probs share a range, so ranks never straddle
+  // two. A row whose candidates are all equal skips this.
+  float top = logprobs[order_[0]], bottom = top;
+  for (int i = 1; i < end; ++i) {
+    top = std::max(top, logprobs[order_[i]]);
+    bottom = std::min(bottom, logprobs[order_[i]]);
+  }
+  if (end > kSortBlock && top > bottom) {
+    const double scale = kBuckets / (static_cast<double>(top) - bottom);
+    auto bucket = [&](int32_t id) {
+      return std::min(kBuckets - 1, static_cast<int>((logprobs[id] - bottom) * scale));
+    };
+    bucket_mass_.assign(kBuckets, 0.0);
+    bucket_count_.assign(kBuckets, 0);
+    for (int i = 0; i < end; ++i) {
+      const int b = bucket(order_[i]);
+      bucket_mass_[b] += weights_[order_[i]];
+      ++bucket_count_[b];
+    }
+    int chosen = -1, above = 0;
+    double mass_above = 0.0;
+    for (int b = kBuckets - 1; b >= 0; --b) {
+      if (bucket_count_[b] == 0) continue;
+      chosen = b;
+      if (reached(mass_above + bucket_mass_[b])) break;
+      if (above + bucket_count_[b] == end) break;  // never reached: the last range
+      mass_above += bucket_mass_[b];
+      above += bucket_count_[b];
+    }
+    auto first = std::partition(order_.begin(), order_.begin() + end,
+                                [&](int32_t id) { return bucket(id) > chosen; });
+    std::partition(first, order_.begin() + end, [&](int32_t id) { return bucket(id) == chosen; });
+    lo = above;
+    hi = above + bucket_count_[chosen];
+    before = mass_above;
+  }
   while (hi - lo > kSortBlock) {
     const int mid = lo + (hi - lo) / 2;
     std::nth_element(order_.begin() + lo, order_.begin() + mid, order_.begin() + hi, by_prob);

@@ -254,6 +254,19 @@ TEST(Sampler, PicksWhatAFullSortPicksOnAFlatRow) {
     }
   }
   EXPECT_EQ(compared, 3 * 3 * 40);
+
+  // Every candidate equal: the order is by id alone.
+  std::vector<float> equal(V, -std::log(static_cast<float>(V)));
+  for (float top_p : {1.0f, 0.5f}) {
+    SamplingParams params{1.0f, 0, top_p, 11};
+    Sampler sampler(params);
+    Sampler uniforms(params);
+    for (int draw = 0; draw < 20; ++draw) {
+      ASSERT_EQ(sampler.Sample(equal.data(), V),
+                FullSortSample(params, equal.data(), V, uniforms.NextUniform()))
+          << "top_p=" << top_p << " draw " << draw;
+    }
+  }
 }
 
 }  // namespace
