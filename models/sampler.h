@@ -29,14 +29,24 @@ class Sampler {
 
  private:
   uint64_t NextU64();  // xoshiro256** (portable: same sequence everywhere)
-  // Samples among order_[0, keep), sorted most likely first (top-k).
-  int32_t SampleSorted(const float* logprobs, int keep, double inv_t);
-  // Candidates sorted per block while walking without top-k.
+  // The smallest n such that the tempered mass of the n most likely
+  // candidates among order_[0, end) reaches `target` (> when `strict`, else
+  // >=), or `end` if none does; rearranges order_[0, end) so that order_[0,
+  // n) holds those n and order_[n-1] is the n-th most likely. `mass` gets
+  // their mass. O(end): one pass buckets the candidates by log-prob, then
+  // quickselect halves the answer's bucket and sorts a last small range;
+  // never a full sort, even when the row is flat.
+  int SelectPrefix(const float* logprobs, int end, double target, bool strict, double* mass);
+  // Ranges of at most this many candidates are sorted and walked.
   static constexpr int kSortBlock = 64;
+  // Log-prob ranges of SelectPrefix's first, by-value pass.
+  static constexpr int kBuckets = 1024;
+  std::vector<double> bucket_mass_;  // scratch
+  std::vector<int> bucket_count_;    // scratch
   SamplingParams params_;
   uint64_t s_[4];
   std::vector<int32_t> order_;   // scratch: candidate ids
-  std::vector<double> weights_;  // scratch: tempered weights (by rank for top-k, else by id)
+  std::vector<double> weights_;  // scratch: tempered weights, by id
 };
 
 }  // namespace lstmserve

@@ -106,6 +106,22 @@ absl::StatusOr<std::string> HttpApi::RequestId(const HttpRequest& request) {
   return absl::StrFormat("%s-h%d", id_prefix_, next_id_.fetch_add(1));
 }
 
+absl::StatusOr<std::string> HttpApi::Begin(const HttpRequest& request, HttpExchange& exchange,
+                                          RequestRecord* record) {
+  absl::StatusOr<std::string> id = RequestId(request);
+  if (id.ok()) {
+    record->request_id = *id;
+    exchange.SetRequestId(*id);
+  }
+  absl::Status admitted = Admit(request);
+  if (!admitted.ok() || !id.ok()) {
+    const absl::Status status = !admitted.ok() ? admitted : id.status();
+    Fail(*record, status, exchange);
+    return status;
+  }
+  return id;
+}
+
 RequestRecord HttpApi::NewRecord(const HttpRequest& request, const char* rpc) const {
   RequestRecord record;
   record.start = absl::Now();
@@ -130,20 +146,15 @@ void HttpApi::Fail(RequestRecord& record, const absl::Status& status,
 
 void HttpApi::Completions(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
   RequestRecord record = NewRecord(request, kCompletions);
-  absl::StatusOr<std::string> id = RequestId(request);
-  if (id.ok()) {
-    record.request_id = *id;
-    exchange->SetRequestId(*id);
-  }
-  if (absl::Status admitted = Admit(request); !admitted.ok()) {
-    return Fail(record, admitted, *exchange);
-  }
-  if (!id.ok()) return Fail(record, id.status(), *exchange);
+  absl::StatusOr<std::string> id = Begin(request, *exchange, &record);
+  if (!id.ok()) return;
   absl::StatusOr<CompletionRequest> parsed = ParseCompletionRequest(request.body);
   if (!parsed.ok()) return Fail(record, parsed.status(), *exchange);
-  absl::StatusOr<ModelHandle> model = registry_->Find(parsed->request.model());
+  absl::StatusOr<ModelHandle> model =
+      registry_->Find(parsed->request.model(), parsed->request.model_version());
   if (!model.ok()) return Fail(record, model.status(), *exchange);
   record.model = (*model)->name();
+  record.model_version = (*model)->version();
   absl::StatusOr<GenerationSpec> spec =
       ValidateGenerateRequest(parsed->request, (*model)->tokenizer(), limits_, RandomSeed());
   if (!spec.ok()) return Fail(record, spec.status(), *exchange);
@@ -156,6 +167,7 @@ void HttpApi::Completions(const HttpRequest& request, std::shared_ptr<HttpExchan
   params.header.id = absl::StrCat("cmpl-", *id);
   params.header.created = absl::ToUnixSeconds(record.start);
   params.header.model = (*model)->name();
+  params.header.model_version = (*model)->version();
   params.stream = parsed->stream;
   params.include_usage = parsed->include_usage;
   params.logprobs = parsed->logprobs;
@@ -169,20 +181,15 @@ void HttpApi::Completions(const HttpRequest& request, std::shared_ptr<HttpExchan
 
 void HttpApi::Embeddings(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
   RequestRecord record = NewRecord(request, kEmbeddings);
-  absl::StatusOr<std::string> id = RequestId(request);
-  if (id.ok()) {
-    record.request_id = *id;
-    exchange->SetRequestId(*id);
-  }
-  if (absl::Status admitted = Admit(request); !admitted.ok()) {
-    return Fail(record, admitted, *exchange);
-  }
-  if (!id.ok()) return Fail(record, id.status(), *exchange);
+  absl::StatusOr<std::string> id = Begin(request, *exchange, &record);
+  if (!id.ok()) return;
   absl::StatusOr<EmbeddingRequest> parsed = ParseEmbeddingRequest(request.body);
   if (!parsed.ok()) return Fail(record, parsed.status(), *exchange);
-  absl::StatusOr<ModelHandle> model = registry_->Find(parsed->request.model());
+  absl::StatusOr<ModelHandle> model =
+      registry_->Find(parsed->request.model(), parsed->request.model_version());
   if (!model.ok()) return Fail(record, model.status(), *exchange);
   record.model = (*model)->name();
+  record.model_version = (*model)->version();
   absl::StatusOr<std::vector<int32_t>> tokens =
       ValidateEmbedRequest(parsed->request, (*model)->tokenizer(), limits_);
   if (!tokens.ok()) return Fail(record, RenameField(tokens.status(), "text", "input"), *exchange);
@@ -199,6 +206,7 @@ void HttpApi::Embeddings(const HttpRequest& request, std::shared_ptr<HttpExchang
         v1::EmbedResponse response;
         response.set_request_id(id);
         response.set_tokens(count);
+        response.set_model_version(version->version());
         if (!state->layers.empty()) {
           const std::vector<float>& top = state->layers.back().h;
           response.mutable_embedding()->Add(top.begin(), top.end());
@@ -211,20 +219,14 @@ void HttpApi::Embeddings(const HttpRequest& request, std::shared_ptr<HttpExchang
 
 void HttpApi::Score(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
   RequestRecord record = NewRecord(request, kScore);
-  absl::StatusOr<std::string> id = RequestId(request);
-  if (id.ok()) {
-    record.request_id = *id;
-    exchange->SetRequestId(*id);
-  }
-  if (absl::Status admitted = Admit(request); !admitted.ok()) {
-    return Fail(record, admitted, *exchange);
-  }
-  if (!id.ok()) return Fail(record, id.status(), *exchange);
+  absl::StatusOr<std::string> id = Begin(request, *exchange, &record);
+  if (!id.ok()) return;
   absl::StatusOr<v1::ScoreRequest> parsed = ParseScoreRequest(request.body);
   if (!parsed.ok()) return Fail(record, parsed.status(), *exchange);
-  absl::StatusOr<ModelHandle> model = registry_->Find(parsed->model());
+  absl::StatusOr<ModelHandle> model = registry_->Find(parsed->model(), parsed->model_version());
   if (!model.ok()) return Fail(record, model.status(), *exchange);
   record.model = (*model)->name();
+  record.model_version = (*model)->version();
   absl::StatusOr<ScoreInput> input = ValidateScoreRequest(*parsed, (*model)->tokenizer(), limits_);
   if (!input.ok()) return Fail(record, input.status(), *exchange);
   record.prompt_tokens = static_cast<int>(input->tokens.size());
@@ -241,6 +243,7 @@ void HttpApi::Score(const HttpRequest& request, std::shared_ptr<HttpExchange> ex
         response.mutable_token_logprobs()->Add(result->logprobs.begin(), result->logprobs.end());
         response.set_total_logprob(result->total);
         response.set_scored_tokens(static_cast<int32_t>(result->logprobs.size()));
+        response.set_model_version(version->version());
         Report(record, absl::OkStatus());
         ReplyJson(*exchange, 200, ScoreJson(response, name));
       });

@@ -55,6 +55,11 @@ class HttpApi {
   // bytes) or a new one.
   absl::StatusOr<std::string> RequestId(const HttpRequest& request);
   RequestRecord NewRecord(const HttpRequest& request, const char* rpc) const;
+  // What every POST route does first: the request id (into `record` and
+  // the X-Request-Id reply header), then admission (auth, drain). Not OK:
+  // the error was answered and reported.
+  absl::StatusOr<std::string> Begin(const HttpRequest& request, HttpExchange& exchange,
+                                    RequestRecord* record);
   // Reports `record` with `status`, then answers the error.
   void Fail(RequestRecord& record, const absl::Status& status, HttpExchange& exchange) const;
   void Report(RequestRecord& record, const absl::Status& status) const;

@@ -180,6 +180,19 @@ absl::Status RefuseUnsupported(const json& object) {
   return absl::OkStatus();
 }
 
+// "model_version" (an lstmserve extension, as in the gRPC requests): 0 or
+// absent = the serving version, else a loaded version.
+absl::StatusOr<int64_t> OptionalModelVersion(const json& object) {
+  const json* value = Member(object, "model_version");
+  if (value == nullptr) return 0;
+  ASSIGN_OR_RETURN(const int64_t v, Integer(*value, "model_version"));
+  if (v < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model_version is ", v, "; it must be >= 0 (0 = the serving version, or a loaded one)"));
+  }
+  return v;
+}
+
 absl::Status ParseStop(const json& object, v1::GenerateRequest* request) {
   const json* stop = Member(object, "stop");
   if (stop == nullptr) return absl::OkStatus();
@@ -204,6 +217,8 @@ absl::StatusOr<CompletionRequest> ParseCompletionRequest(absl::string_view body)
   v1::GenerateRequest& r = out.request;
   ASSIGN_OR_RETURN(*r.mutable_model(), RequiredString(object, "model"));
   ASSIGN_OR_RETURN(*r.mutable_prompt(), OneString(object, "prompt"));
+  ASSIGN_OR_RETURN(const int64_t version, OptionalModelVersion(object));
+  r.set_model_version(version);
   int32_t max_tokens = 16;  // OpenAI's default
   RETURN_IF_ERROR(OptionalInt32(object, "max_tokens", &max_tokens));
   r.set_max_tokens(max_tokens);
@@ -252,6 +267,8 @@ absl::StatusOr<EmbeddingRequest> ParseEmbeddingRequest(absl::string_view body) {
   v1::EmbedRequest& r = out.request;
   ASSIGN_OR_RETURN(*r.mutable_model(), RequiredString(object, "model"));
   ASSIGN_OR_RETURN(*r.mutable_text(), OneString(object, "input"));
+  ASSIGN_OR_RETURN(const int64_t version, OptionalModelVersion(object));
+  r.set_model_version(version);
   if (const json* format = Member(object, "encoding_format"); format != nullptr) {
     if (!format->is_string()) return WrongType("encoding_format", "a string", *format);
     const std::string& name = format->get_ref<const std::string&>();
@@ -272,6 +289,8 @@ absl::StatusOr<v1::ScoreRequest> ParseScoreRequest(absl::string_view body) {
   v1::ScoreRequest r;
   ASSIGN_OR_RETURN(*r.mutable_model(), RequiredString(object, "model"));
   ASSIGN_OR_RETURN(*r.mutable_text(), RequiredString(object, "text"));
+  ASSIGN_OR_RETURN(const int64_t version, OptionalModelVersion(object));
+  r.set_model_version(version);
   if (const json* context = Member(object, "context"); context != nullptr) {
     if (!context->is_string()) return WrongType("context", "a string", *context);
     r.set_context(context->get<std::string>());
@@ -312,6 +331,7 @@ std::string CompletionJson(const CompletionHeader& header, const CompletionPiece
               {"object", "text_completion"},
               {"created", header.created},
               {"model", header.model},
+              {"model_version", header.model_version},
               {"choices", json::array({std::move(choice)})}};
   if (piece.usage != nullptr) {
     out["usage"] = {{"prompt_tokens", piece.usage->prompt_tokens()},
@@ -343,6 +363,7 @@ std::string EmbeddingJson(const v1::EmbedResponse& response, const std::string& 
                              {"index", 0},
                              {"embedding", std::move(embedding)}}})},
       {"model", model},
+      {"model_version", response.model_version()},
       {"usage", {{"prompt_tokens", response.tokens()}, {"total_tokens", response.tokens()}}}};
   return Dump(out);
 }
@@ -352,6 +373,7 @@ std::string ScoreJson(const v1::ScoreResponse& response, const std::string& mode
       {"id", response.request_id()},
       {"object", "score"},
       {"model", model},
+      {"model_version", response.model_version()},
       {"token_ids", json(std::vector<int32_t>(response.token_ids().begin(),
                                               response.token_ids().end()))},
       {"token_logprobs", json(std::vector<float>(response.token_logprobs().begin(),

@@ -47,6 +47,7 @@ struct CompletionHeader {
   std::string id;  // "cmpl-<request id>"
   int64_t created = 0;  // Unix seconds
   std::string model;
+  int64_t model_version = 0;  // the version that answers (an lstmserve extension)
 };
 // One completion object: the whole answer, or one SSE event of a stream.
 struct CompletionPiece {

@@ -230,5 +230,44 @@ TEST(Sampler, PicksWhatAFullSortPicksOnA32kVocabulary) {
   EXPECT_EQ(compared, 3 * 5 * 3 * 30);
 }
 
+// A flat row (an untrained model, or a high temperature): the walk a sorted
+// sampler makes reaches deep into the vocabulary, which the selection must
+// match too; with ties everywhere, the order by id decides.
+TEST(Sampler, PicksWhatAFullSortPicksOnAFlatRow) {
+  const int V = 10000;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> jitter(-0.05f, 0.05f);
+  std::vector<float> row(V);
+  for (int i = 0; i < V; ++i) row[i] = -std::log(static_cast<float>(V)) + (i % 3 ? jitter(rng) : 0.0f);
+  int compared = 0;
+  for (int top_k : {0, 100, 9999}) {
+    for (float top_p : {1.0f, 0.9f, 0.3f}) {
+      SamplingParams params{1.5f, top_k, top_p, 7};
+      Sampler sampler(params);
+      Sampler uniforms(params);
+      for (int draw = 0; draw < 40; ++draw) {
+        const int32_t got = sampler.Sample(row.data(), V);
+        const int32_t want = FullSortSample(params, row.data(), V, uniforms.NextUniform());
+        ASSERT_EQ(got, want) << "top_k=" << top_k << " top_p=" << top_p << " draw " << draw;
+        ++compared;
+      }
+    }
+  }
+  EXPECT_EQ(compared, 3 * 3 * 40);
+
+  // Every candidate equal: the order is by id alone.
+  std::vector<float> equal(V, -std::log(static_cast<float>(V)));
+  for (float top_p : {1.0f, 0.5f}) {
+    SamplingParams params{1.0f, 0, top_p, 11};
+    Sampler sampler(params);
+    Sampler uniforms(params);
+    for (int draw = 0; draw < 20; ++draw) {
+      ASSERT_EQ(sampler.Sample(equal.data(), V),
+                FullSortSample(params, equal.data(), V, uniforms.NextUniform()))
+          << "top_p=" << top_p << " draw " << draw;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lstmserve

@@ -411,6 +411,50 @@ TEST(HttpApiTest, EmbeddingAndScoreErrorsNameTheField) {
   }
 }
 
+TEST(HttpApiTest, ModelVersionPinsAVersionAsOverGrpc) {
+  HttpTestServer t;
+  // Absent or 0: the serving version, named in every answer.
+  HttpResult r = HttpPost(t.port(), "/v1/completions", Completion("AB", 3).dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["model_version"], 1);
+  struct Case {
+    const char* target;
+    json body;
+  };
+  const Case routes[] = {
+      {"/v1/completions", Completion("AB", 3)},
+      {"/v1/embeddings", {{"model", kModel}, {"input", "AB"}}},
+      {"/v1/score", {{"model", kModel}, {"text", "AB"}}},
+  };
+  for (const Case& c : routes) {
+    SCOPED_TRACE(c.target);
+    json pinned = c.body;
+    pinned["model_version"] = 1;
+    r = HttpPost(t.port(), c.target, pinned.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["model_version"], 1);
+
+    pinned["model_version"] = 7;
+    r = HttpPost(t.port(), c.target, pinned.dump());
+    EXPECT_EQ(r.status, 404) << r.body;
+    EXPECT_EQ(r.json()["error"]["message"],
+              absl::StrCat("model_version 7 of model '", kModel,
+                           "' is not loaded; loaded versions: 1"));
+
+    pinned["model_version"] = -1;
+    r = HttpPost(t.port(), c.target, pinned.dump());
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(r.json()["error"]["param"], "model_version") << r.body;
+    EXPECT_THAT(r.json()["error"]["message"].get<std::string>(),
+                HasSubstr("model_version is -1; it must be >= 0"));
+
+    pinned["model_version"] = "1";
+    r = HttpPost(t.port(), c.target, pinned.dump());
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(r.json()["error"]["param"], "model_version") << r.body;
+  }
+}
+
 TEST(HttpApiTest, UnknownRouteIs404AndWrongMethodIs405) {
   HttpTestServer t;
   HttpResult r = HttpGet(t.port(), "/v2/nothing");
