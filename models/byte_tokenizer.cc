@@ -1,5 +1,6 @@
 // The "byte" tokenizer: 256 ids, id = byte value.
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "models/tokenizer_impls.h"
 
 namespace lstmserve {
@@ -13,12 +14,7 @@ class ByteTokenizer final : public Tokenizer {
 
   absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text,
                                               absl::string_view field) const override {
-    std::vector<char32_t> cps;
-    size_t bad = 0;
-    if (!DecodeUtf8(text, &cps, &bad)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, " is not valid UTF-8 at byte offset ", bad));
-    }
+    RETURN_IF_ERROR(DecodeClientText(text, field).status());
     std::vector<int32_t> ids;
     ids.reserve(text.size());
     for (unsigned char b : text) ids.push_back(b);

@@ -2,6 +2,7 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "models/tokenizer_impls.h"
 
 namespace lstmserve {
@@ -25,12 +26,7 @@ class CharTokenizer final : public Tokenizer {
 
   absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text,
                                               absl::string_view field) const override {
-    std::vector<char32_t> cps;
-    size_t bad = 0;
-    if (!DecodeUtf8(text, &cps, &bad)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, " is not valid UTF-8 at byte offset ", bad));
-    }
+    ASSIGN_OR_RETURN(const std::vector<char32_t> cps, DecodeClientText(text, field));
     std::vector<int32_t> ids;
     ids.reserve(cps.size());
     for (size_t i = 0; i < cps.size(); ++i) {

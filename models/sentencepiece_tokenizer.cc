@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "models/sentencepiece_model.h"
+#include "base/status_macros.h"
 #include "models/tokenizer_impls.h"
 
 namespace lstmserve {
@@ -104,12 +105,7 @@ class SentencePieceTokenizer final : public Tokenizer {
 
   absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text,
                                               absl::string_view field) const override {
-    std::vector<char32_t> cps;
-    size_t bad = 0;
-    if (!DecodeUtf8(text, &cps, &bad)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, " is not valid UTF-8 at byte offset ", bad));
-    }
+    RETURN_IF_ERROR(DecodeClientText(text, field).status());
     std::vector<int> ids;
     std::string error;
     if (!sp_->Encode(std::string(text), &ids, &error)) {

@@ -22,6 +22,12 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> CreateWordTokenizer(const TokenizerCo
 absl::StatusOr<std::unique_ptr<Tokenizer>> CreateSentencePieceTokenizer(
     const TokenizerConfig& config);
 
+// The code points of a client's `text`, or INVALID_ARGUMENT naming `field`
+// and the byte offset where it stops being valid UTF-8 (every tokenizer
+// refuses such text the same way).
+absl::StatusOr<std::vector<char32_t>> DecodeClientText(absl::string_view text,
+                                                       absl::string_view field);
+
 // Validates a serialized SentencePiece model (`source` names the file in
 // errors) and returns its piece count: the model's vocabulary size.
 absl::StatusOr<int> SentencePieceVocabSize(const std::string& serialized,

@@ -122,6 +122,16 @@ absl::StatusOr<std::string> HttpApi::Begin(const HttpRequest& request, HttpExcha
   return id;
 }
 
+absl::StatusOr<ModelHandle> HttpApi::FindModel(const std::string& name, int64_t version,
+                                               RequestRecord* record) const {
+  absl::StatusOr<ModelHandle> model = registry_->Find(name, version);
+  if (model.ok()) {
+    record->model = (*model)->name();
+    record->model_version = (*model)->version();
+  }
+  return model;
+}
+
 RequestRecord HttpApi::NewRecord(const HttpRequest& request, const char* rpc) const {
   RequestRecord record;
   record.start = absl::Now();
@@ -151,10 +161,8 @@ void HttpApi::Completions(const HttpRequest& request, std::shared_ptr<HttpExchan
   absl::StatusOr<CompletionRequest> parsed = ParseCompletionRequest(request.body);
   if (!parsed.ok()) return Fail(record, parsed.status(), *exchange);
   absl::StatusOr<ModelHandle> model =
-      registry_->Find(parsed->request.model(), parsed->request.model_version());
+      FindModel(parsed->request.model(), parsed->request.model_version(), &record);
   if (!model.ok()) return Fail(record, model.status(), *exchange);
-  record.model = (*model)->name();
-  record.model_version = (*model)->version();
   absl::StatusOr<GenerationSpec> spec =
       ValidateGenerateRequest(parsed->request, (*model)->tokenizer(), limits_, RandomSeed());
   if (!spec.ok()) return Fail(record, spec.status(), *exchange);
@@ -186,10 +194,8 @@ void HttpApi::Embeddings(const HttpRequest& request, std::shared_ptr<HttpExchang
   absl::StatusOr<EmbeddingRequest> parsed = ParseEmbeddingRequest(request.body);
   if (!parsed.ok()) return Fail(record, parsed.status(), *exchange);
   absl::StatusOr<ModelHandle> model =
-      registry_->Find(parsed->request.model(), parsed->request.model_version());
+      FindModel(parsed->request.model(), parsed->request.model_version(), &record);
   if (!model.ok()) return Fail(record, model.status(), *exchange);
-  record.model = (*model)->name();
-  record.model_version = (*model)->version();
   absl::StatusOr<std::vector<int32_t>> tokens =
       ValidateEmbedRequest(parsed->request, (*model)->tokenizer(), limits_);
   if (!tokens.ok()) return Fail(record, RenameField(tokens.status(), "text", "input"), *exchange);
@@ -223,10 +229,9 @@ void HttpApi::Score(const HttpRequest& request, std::shared_ptr<HttpExchange> ex
   if (!id.ok()) return;
   absl::StatusOr<v1::ScoreRequest> parsed = ParseScoreRequest(request.body);
   if (!parsed.ok()) return Fail(record, parsed.status(), *exchange);
-  absl::StatusOr<ModelHandle> model = registry_->Find(parsed->model(), parsed->model_version());
+  absl::StatusOr<ModelHandle> model =
+      FindModel(parsed->model(), parsed->model_version(), &record);
   if (!model.ok()) return Fail(record, model.status(), *exchange);
-  record.model = (*model)->name();
-  record.model_version = (*model)->version();
   absl::StatusOr<ScoreInput> input = ValidateScoreRequest(*parsed, (*model)->tokenizer(), limits_);
   if (!input.ok()) return Fail(record, input.status(), *exchange);
   record.prompt_tokens = static_cast<int>(input->tokens.size());

@@ -55,6 +55,9 @@ class HttpApi {
   // bytes) or a new one.
   absl::StatusOr<std::string> RequestId(const HttpRequest& request);
   RequestRecord NewRecord(const HttpRequest& request, const char* rpc) const;
+  // The version that answers `name` (0: the serving one), named in `record`.
+  absl::StatusOr<ModelHandle> FindModel(const std::string& name, int64_t version,
+                                        RequestRecord* record) const;
   // What every POST route does first: the request id (into `record` and
   // the X-Request-Id reply header), then admission (auth, drain). Not OK:
   // the error was answered and reported.
