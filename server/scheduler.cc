@@ -29,6 +29,26 @@ std::optional<SequenceState> Take(std::optional<SequenceState>& s) {
   return out;
 }
 
+// Why a Score or Embed (`work`) is no longer wanted at `now`, or OK. The
+// deadline first: gRPC also cancels a call whose deadline passed, and that
+// is an expiry, not a client cancellation. The wording is the generations'.
+template <class W>
+absl::Status Unwanted(const W& work, absl::Time now, bool queued) {
+  const TextControl& control = work.control;
+  const bool expired = now >= control.deadline;
+  if (!expired && !(control.cancelled && control.cancelled())) return absl::OkStatus();
+  const std::string request = control.request_id.empty()
+                                  ? absl::StrCat(W::kKind, " request")
+                                  : absl::StrCat(W::kKind, " request '", control.request_id, "'");
+  if (expired) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(request, ": ", queued ? "the deadline passed while queued"
+                                           : "the request's deadline passed"));
+  }
+  return absl::CancelledError(
+      absl::StrCat(request, ": ", queued ? "cancelled while queued" : "the client cancelled"));
+}
+
 }  // namespace
 
 // A request whose prompt is being prefilled. `pos` tokens of it are in the
@@ -51,6 +71,8 @@ struct ModelScheduler::PrefillTask {
   bool use_cache = false;
   std::vector<int> checkpoint_lengths;
   std::vector<SequenceState> checkpoint_states;
+  // A Score or Embed that Sweep ended (cancelled, expired): leaves prefill.
+  bool ended = false;
 
   const std::vector<int32_t>& tokens() const {
     return std::visit(Overloaded{[](const std::unique_ptr<Sequence>& s)
@@ -68,6 +90,13 @@ struct ModelScheduler::PrefillTask {
   Sequence* sequence() {
     auto* seq = std::get_if<std::unique_ptr<Sequence>>(&work);
     return seq != nullptr ? seq->get() : nullptr;
+  }
+  // Why a Score or Embed is no longer wanted (see Unwanted); OK for a
+  // generation (Sweep looks at its Sequence).
+  absl::Status Unwanted(absl::Time now) const {
+    return std::visit(Overloaded{[](const std::unique_ptr<Sequence>&) { return absl::OkStatus(); },
+                                 [&](const auto& w) { return lstmserve::Unwanted(w, now, false); }},
+                      work);
   }
   // Ends the request with `status` (a generation: `reason` too).
   void Fail(v1::FinishReason reason, const absl::Status& status, absl::Time now) {
@@ -162,16 +191,17 @@ absl::Status ModelScheduler::SubmitGeneration(std::unique_ptr<GenerationJob> job
   return Enqueue(std::move(job));
 }
 
-absl::Status ModelScheduler::SubmitScore(TextInput input, int first_scored, ScoreDone done) {
+absl::Status ModelScheduler::SubmitScore(TextInput input, int first_scored, ScoreDone done,
+                                         TextControl control) {
   if (first_scored < 1 || first_scored > static_cast<int>(input.tokens.size())) {
     return absl::InvalidArgumentError("SubmitScore: first_scored out of range");
   }
-  return Enqueue(ScoreWork{std::move(input), first_scored, std::move(done)});
+  return Enqueue(ScoreWork{std::move(input), first_scored, std::move(done), std::move(control)});
 }
 
-absl::Status ModelScheduler::SubmitEmbed(TextInput input, EmbedDone done) {
+absl::Status ModelScheduler::SubmitEmbed(TextInput input, EmbedDone done, TextControl control) {
   if (input.tokens.empty()) return absl::InvalidArgumentError("SubmitEmbed: no tokens");
-  return Enqueue(EmbedWork{std::move(input), std::move(done)});
+  return Enqueue(EmbedWork{std::move(input), std::move(done), std::move(control)});
 }
 
 void ModelScheduler::Wake() {
@@ -270,11 +300,19 @@ bool ModelScheduler::TakeWork(std::vector<Work>* taken) {
         ++starting;
         ++starting_slots;
       }
-    } else if (room > 0) {
-      take = true;
-      --room;
-      ++starting;
-      --queued_prefills_;
+    } else {
+      const bool ended = std::visit(
+          Overloaded{[](const std::unique_ptr<GenerationJob>&) { return false; },
+                     [&](const auto& w) { return !Unwanted(w, now, true).ok(); }},
+          *it);
+      if (ended) {
+        take = true;  // ends in Admit without running
+      } else if (room > 0) {
+        take = true;
+        --room;
+        ++starting;
+      }
+      if (take) --queued_prefills_;
     }
     if (!take) {
       ++it;
@@ -359,6 +397,10 @@ void ModelScheduler::Admit(std::vector<Work> taken) {
               return true;
             },
             [&](ScoreWork& w) {
+              if (absl::Status s = Unwanted(w, now, true); !s.ok()) {
+                w.done(std::move(s));
+                return false;
+              }
               StartText(w.input, task.get());
               const int first_scored = w.first_scored;
               task->work = std::move(w);
@@ -367,6 +409,10 @@ void ModelScheduler::Admit(std::vector<Work> taken) {
               return true;
             },
             [&](EmbedWork& w) {
+              if (absl::Status s = Unwanted(w, now, true); !s.ok()) {
+                w.done(std::move(s));
+                return false;
+              }
               StartText(w.input, task.get());
               const int size = static_cast<int>(w.input.tokens.size());
               task->work = std::move(w);
@@ -480,10 +526,18 @@ void ModelScheduler::PrefillChunk() {
 }
 
 void ModelScheduler::Sweep(absl::Time now) {
-  // Generations in prefill end on cancellation and deadline too.
+  // Prompts in prefill end on cancellation and deadline too, at this chunk
+  // boundary: Score and Embed with their done callback, generations here.
   for (auto& task : prefill_) {
     Sequence* seq = task->sequence();
-    if (seq == nullptr || seq->finished()) continue;
+    if (seq == nullptr) {
+      if (absl::Status s = task->Unwanted(now); !s.ok()) {
+        task->Fail(v1::FINISH_REASON_UNSPECIFIED, s, now);
+        task->ended = true;
+      }
+      continue;
+    }
+    if (seq->finished()) continue;
     if (now >= seq->deadline()) {
       seq->Finish(v1::FINISH_REASON_DEADLINE,
                   absl::DeadlineExceededError("the request's deadline passed"), now);
@@ -493,7 +547,8 @@ void ModelScheduler::Sweep(absl::Time now) {
   }
   prefill_.erase(std::remove_if(prefill_.begin(), prefill_.end(),
                                 [](const auto& t) {
-                                  return t->sequence() != nullptr && t->sequence()->finished();
+                                  return t->ended || (t->sequence() != nullptr &&
+                                                      t->sequence()->finished());
                                 }),
                  prefill_.end());
   for (auto& seq : active_) {

@@ -2,7 +2,7 @@
 // own thread with continuous batching. Each loop iteration
 //   1. admits queued work (TakeWork, Admit): new generations while batch
 //      slots are free, Score/Embed requests while fewer than max_batch
-//      prompts are being prefilled; queued generations that were cancelled
+//      prompts are being prefilled; queued requests that were cancelled
 //      or expired end here without running;
 //   2. prefills ONE CHUNK of every prompt in prefill (PrefillChunk: build
 //      the batched engine call, run it, deliver what completed) — see
@@ -12,7 +12,8 @@
 //      each prompt's end, chunks ending at those points cache on or off),
 //      or from the client's portable state;
 //   3. ends sequences that were cancelled, passed their deadline, or
-//      finished; pauses those whose reader is behind (see
+//      finished (prompts in prefill too, Score and Embed included: they stop
+//      at this chunk boundary); pauses those whose reader is behind (see
 //      SchedulerOptions::max_pending_tokens) and resumes them when it catches up;
 //   4. advances every other active sequence by one token in ONE engine Step,
 //      samples each with its own Sampler and posts the text to its sink.
@@ -74,6 +75,18 @@ struct EmbedResult {
   SequenceState state;                       // after every token
   std::optional<SequenceState> before_last;  // with return_state
 };
+// When a Score or Embed is no longer wanted: the client went away or its
+// deadline passed. The scheduler looks while the request is queued and at
+// every prefill chunk boundary, and then ends it (CANCELLED or
+// DEADLINE_EXCEEDED, naming `request_id`) without computing the rest. Plain
+// value; `cancelled` (empty: never) is called on the scheduler thread, never
+// after the request's done callback, and must be cheap and thread-safe.
+struct TextControl {
+  std::string request_id;  // names the request in the error
+  absl::Time deadline = absl::InfiniteFuture();
+  std::function<bool()> cancelled;
+};
+
 // Called once, on the scheduler thread; must not block.
 using ScoreDone = std::function<void(absl::StatusOr<ScoreResult>)>;
 using EmbedDone = std::function<void(absl::StatusOr<EmbedResult>)>;
@@ -98,17 +111,22 @@ class ModelScheduler {
   // max_queue requests already wait, UNAVAILABLE after Stop.
   absl::Status SubmitGeneration(std::unique_ptr<GenerationJob> job);
   // Scores input.tokens[first_scored..] given the tokens before each (1 <=
-  // first_scored <= tokens.size()). OK: `done` will be called once.
-  absl::Status SubmitScore(TextInput input, int first_scored, ScoreDone done);
-  // The state after input.tokens. OK: `done` will be called once.
-  absl::Status SubmitEmbed(TextInput input, EmbedDone done);
+  // first_scored <= tokens.size()). OK: `done` will be called once (with
+  // CANCELLED or DEADLINE_EXCEEDED when `control` says it ended first).
+  absl::Status SubmitScore(TextInput input, int first_scored, ScoreDone done,
+                           TextControl control = {});
+  // The state after input.tokens. OK: `done` will be called once (as above).
+  absl::Status SubmitEmbed(TextInput input, EmbedDone done, TextControl control = {});
   // The same from zeros, without a returned state.
-  absl::Status SubmitScore(std::vector<int32_t> tokens, int first_scored, ScoreDone done) {
+  absl::Status SubmitScore(std::vector<int32_t> tokens, int first_scored, ScoreDone done,
+                           TextControl control = {}) {
     return SubmitScore(TextInput{std::move(tokens), std::nullopt, false}, first_scored,
-                       std::move(done));
+                       std::move(done), std::move(control));
   }
-  absl::Status SubmitEmbed(std::vector<int32_t> tokens, EmbedDone done) {
-    return SubmitEmbed(TextInput{std::move(tokens), std::nullopt, false}, std::move(done));
+  absl::Status SubmitEmbed(std::vector<int32_t> tokens, EmbedDone done,
+                           TextControl control = {}) {
+    return SubmitEmbed(TextInput{std::move(tokens), std::nullopt, false}, std::move(done),
+                       std::move(control));
   }
 
   // Makes the loop look at its queue and sequences now (after a
@@ -144,13 +162,17 @@ class ModelScheduler {
 
  private:
   struct ScoreWork {
+    static constexpr const char* kKind = "Score";
     TextInput input;
     int first_scored = 1;
     ScoreDone done;
+    TextControl control;
   };
   struct EmbedWork {
+    static constexpr const char* kKind = "Embed";
     TextInput input;
     EmbedDone done;
+    TextControl control;
   };
   // One queued request.
   using Work = std::variant<std::unique_ptr<GenerationJob>, ScoreWork, EmbedWork>;
@@ -165,10 +187,10 @@ class ModelScheduler {
   bool IdleLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop();
   // Waits for work when nothing can run, then takes off the queue what may
-  // start now (and queued generations that ended: cancelled or expired);
+  // start now (and queued requests that ended: cancelled or expired);
   // false when stopping.
   bool TakeWork(std::vector<Work>* taken);
-  // Turns taken work into running work: ends the generations that ended
+  // Turns taken work into running work: ends the requests that ended
   // while queued, puts prompts that join through steps into the batch and
   // the rest into prefill.
   void Admit(std::vector<Work> taken);

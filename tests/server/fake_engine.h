@@ -45,6 +45,7 @@ class FakeEngine final : public InferenceEngine {
     bool wedge_step ABSL_GUARDED_BY(mu) = false;
     bool wedge_prefill ABSL_GUARDED_BY(mu) = false;
     int wedged ABSL_GUARDED_BY(mu) = 0;  // calls now blocked in a wedge
+    int wedged_prefills ABSL_GUARDED_BY(mu) = 0;  // of which Prefills
     int fail_steps ABSL_GUARDED_BY(mu) = 0;     // the next this many Steps fail
     int fail_prefills ABSL_GUARDED_BY(mu) = 0;  // the next this many Prefills fail
     int pass_prefills ABSL_GUARDED_BY(mu) = 0;  // ... after this many more succeed
@@ -63,6 +64,12 @@ class FakeEngine final : public InferenceEngine {
     void AwaitWedged() {
       absl::MutexLock lock(&mu);
       mu.Await(absl::Condition(+[](int* n) { return *n > 0; }, &wedged));
+    }
+    // Waits until a Prefill is blocked in its wedge (a Step leaving its
+    // wedge does not count).
+    void AwaitWedgedPrefill() {
+      absl::MutexLock lock(&mu);
+      mu.Await(absl::Condition(+[](int* n) { return *n > 0; }, &wedged_prefills));
     }
     void FailNextSteps(int n) {
       absl::MutexLock lock(&mu);
@@ -166,9 +173,12 @@ class FakeEngine final : public InferenceEngine {
       controls_->calls.push_back({call, std::move(lengths)});
       bool* wedge = call == Call::kStep ? &controls_->wedge_step : &controls_->wedge_prefill;
       if (*wedge) {
+        const int prefill = call == Call::kPrefill ? 1 : 0;
         ++controls_->wedged;
+        controls_->wedged_prefills += prefill;
         controls_->mu.Await(absl::Condition(+[](bool* w) { return !*w; }, wedge));
         --controls_->wedged;
+        controls_->wedged_prefills -= prefill;
       }
       int* fail = call == Call::kStep ? &controls_->fail_steps : &controls_->fail_prefills;
       if (call == Call::kPrefill && controls_->pass_prefills > 0) {

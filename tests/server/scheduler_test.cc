@@ -167,6 +167,26 @@ SchedulerOptions Options(int max_batch = 8) {
   return o;
 }
 
+// A Score or Embed's TextControl: named `id`, cancelled once `*cancelled`
+// (may be null: never) is set.
+TextControl Control(const std::string& id, const std::atomic<bool>* cancelled,
+                    absl::Time deadline = absl::InfiniteFuture()) {
+  TextControl control;
+  control.request_id = id;
+  control.deadline = deadline;
+  if (cancelled != nullptr) control.cancelled = [cancelled] { return cancelled->load(); };
+  return control;
+}
+
+// The fake model's log-probs of tokens[first..] given the tokens before.
+std::vector<float> ExpectedLogprobs(const std::vector<int32_t>& tokens, int first) {
+  std::vector<float> out;
+  for (size_t j = first; j < tokens.size(); ++j) {
+    out.push_back(FakeEngine::LogProb(tokens[j - 1], tokens[j]));
+  }
+  return out;
+}
+
 class SchedulerTest : public ::testing::Test {
  protected:
   void Start(const SchedulerOptions& options) {
@@ -199,6 +219,49 @@ class SchedulerTest : public ::testing::Test {
       if (c.call == kind) out.push_back(c.lengths);
     }
     return out;
+  }
+
+  // Two Scores join a generating stream ("running", prompt "abcd", 40
+  // tokens) and are prefilled together in chunks of 4: `control`'s (12
+  // tokens) and another (8). Once their first chunk is inside the engine,
+  // `end` runs (cancel, or wait out the deadline), then the engine goes on.
+  // Expects `control`'s Score to stop there (done once with `code` and
+  // `message`) and the others to be what they are without it.
+  void ExpectScoreEndsAtTheNextChunkBoundary(TextControl control, const std::function<void()>& end,
+                                             absl::StatusCode code, const std::string& message) {
+    SchedulerOptions o = Options();
+    o.prefill_chunk_tokens = 4;
+    Start(o);
+    RecordingSink& running = NewSink("running");
+    controls_->WedgeSteps(true);
+    Submit(&running, "abcd", 40);
+    controls_->AwaitWedged();  // generating, inside a Step
+    controls_->ClearCalls();
+    Result<ScoreResult> ending;
+    Result<ScoreResult> other;
+    const std::vector<int32_t> other_tokens = Ids("qwertyui");
+    ASSERT_TRUE(scheduler_->SubmitScore(Ids("abcdefghijkl"), 1, ending.Callback(),
+                                        std::move(control))
+                    .ok());
+    ASSERT_TRUE(scheduler_->SubmitScore(other_tokens, 1, other.Callback()).ok());
+    controls_->WedgePrefills(true);
+    controls_->WedgeSteps(false);
+    controls_->AwaitWedgedPrefill();  // both Scores' first chunk
+    end();
+    controls_->WedgePrefills(false);
+    ending.done.WaitForNotification();
+    EXPECT_EQ(ending.value.status().code(), code);
+    EXPECT_EQ(ending.value.status().message(), message);
+    other.done.WaitForNotification();
+    ASSERT_TRUE(other.value.ok()) << other.value.status();
+    EXPECT_EQ(other.value->logprobs, ExpectedLogprobs(other_tokens, 1));
+    running.AwaitClosed();
+    EXPECT_TRUE(running.status().ok()) << running.status();
+    EXPECT_EQ(running.text(), Continuation('d', 40));
+    ASSERT_TRUE(scheduler_->WaitUntilIdle(absl::InfiniteFuture()));
+    // The ended Score's 4 tokens, then only the other one's last chunk.
+    EXPECT_EQ(CallsOf(Call::kPrefill), (std::vector<std::vector<int>>{{4, 4}, {4}}));
+    EXPECT_EQ(scheduler_->load().busy, 0);
   }
 
   std::unique_ptr<Tokenizer> tokenizer_ = FakeEngine::MakeTokenizer();
@@ -420,6 +483,112 @@ TEST_F(SchedulerTest, DeadlineDuringPrefillEndsIt) {
   EXPECT_EQ(a.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(a.last().finish_reason(), v1::FINISH_REASON_DEADLINE);
   EXPECT_EQ(a.last().usage().generated_tokens(), 0);
+}
+
+TEST_F(SchedulerTest, ScoreCancelledWhileQueuedNeverReachesTheEngine) {
+  Start(Options(/*max_batch=*/1));
+  RecordingSink& a = NewSink("a");
+  controls_->WedgePrefills(true);
+  Submit(&a, "abcdefgh", 5);
+  controls_->AwaitWedged();  // `a` holds the one prefill place: the Score waits
+  std::atomic<bool> cancelled{false};
+  Result<ScoreResult> score;
+  ASSERT_TRUE(
+      scheduler_->SubmitScore(Ids("xyz"), 1, score.Callback(), Control("s-1", &cancelled)).ok());
+  EXPECT_EQ(scheduler_->load().queued, 1);
+  cancelled = true;
+  controls_->WedgePrefills(false);
+  score.done.WaitForNotification();
+  EXPECT_EQ(score.value.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(score.value.status().message(), "Score request 's-1': cancelled while queued");
+  a.AwaitClosed();
+  EXPECT_TRUE(a.status().ok()) << a.status();
+  EXPECT_EQ(a.text(), "ijklm");
+  ASSERT_TRUE(scheduler_->WaitUntilIdle(absl::InfiniteFuture()));
+  EXPECT_EQ(CallsOf(Call::kPrefill), (std::vector<std::vector<int>>{{8}}));  // `a` only
+}
+
+TEST_F(SchedulerTest, ScoreExpiredWhileQueuedNeverReachesTheEngine) {
+  Start(Options(/*max_batch=*/1));
+  RecordingSink& a = NewSink("a");
+  controls_->WedgePrefills(true);
+  Submit(&a, "abcdefgh", 5);
+  controls_->AwaitWedged();
+  Result<ScoreResult> score;
+  // Already expired when the loop looks.
+  ASSERT_TRUE(scheduler_
+                  ->SubmitScore(Ids("xyz"), 1, score.Callback(),
+                                Control("s-2", nullptr, absl::Now()))
+                  .ok());
+  controls_->WedgePrefills(false);
+  score.done.WaitForNotification();
+  EXPECT_EQ(score.value.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(score.value.status().message(),
+            "Score request 's-2': the deadline passed while queued");
+  a.AwaitClosed();
+  EXPECT_EQ(a.text(), "ijklm");
+  ASSERT_TRUE(scheduler_->WaitUntilIdle(absl::InfiniteFuture()));
+  EXPECT_EQ(CallsOf(Call::kPrefill), (std::vector<std::vector<int>>{{8}}));
+}
+
+TEST_F(SchedulerTest, ScoreCancelledDuringPrefillStopsAtTheNextChunkBoundary) {
+  std::atomic<bool> cancelled{false};
+  ExpectScoreEndsAtTheNextChunkBoundary(
+      Control("s-3", &cancelled), [&] { cancelled = true; }, absl::StatusCode::kCancelled,
+      "Score request 's-3': the client cancelled");
+}
+
+TEST_F(SchedulerTest, ScoreDeadlineDuringPrefillStopsAtTheNextChunkBoundary) {
+  // Far enough for the Score to be admitted first (it is, within
+  // microseconds: it was queued before the engine was released).
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(300);
+  ExpectScoreEndsAtTheNextChunkBoundary(
+      Control("s-4", nullptr, deadline),
+      [&] {
+        while (absl::Now() <= deadline) absl::SleepFor(absl::Milliseconds(1));  // the clock
+      },
+      absl::StatusCode::kDeadlineExceeded, "Score request 's-4': the request's deadline passed");
+}
+
+TEST_F(SchedulerTest, EmbedCancelledDuringPrefillStopsAtTheNextChunkBoundary) {
+  SchedulerOptions o = Options();
+  o.prefill_chunk_tokens = 4;
+  Start(o);
+  std::atomic<bool> cancelled{false};
+  Result<EmbedResult> embed;
+  controls_->WedgePrefills(true);
+  ASSERT_TRUE(scheduler_
+                  ->SubmitEmbed(Ids("abcdefghijkl"), embed.Callback(),
+                                Control("e-1", &cancelled))
+                  .ok());
+  controls_->AwaitWedgedPrefill();  // its first chunk
+  cancelled = true;
+  controls_->WedgePrefills(false);
+  embed.done.WaitForNotification();
+  EXPECT_EQ(embed.value.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(embed.value.status().message(), "Embed request 'e-1': the client cancelled");
+  ASSERT_TRUE(scheduler_->WaitUntilIdle(absl::InfiniteFuture()));
+  EXPECT_EQ(CallsOf(Call::kPrefill), (std::vector<std::vector<int>>{{4}}));
+  // The slot is free: the next Embed runs whole.
+  Result<EmbedResult> next;
+  ASSERT_TRUE(scheduler_->SubmitEmbed(Ids("abcdefghij"), next.Callback()).ok());
+  next.done.WaitForNotification();
+  ASSERT_TRUE(next.value.ok()) << next.value.status();
+  EXPECT_EQ(next.value->state.layers[0].h[0], 10.0f);
+}
+
+TEST_F(SchedulerTest, EmbedExpiredWhileQueuedNeverReachesTheEngine) {
+  Start(Options());
+  Result<EmbedResult> embed;
+  ASSERT_TRUE(scheduler_
+                  ->SubmitEmbed(Ids("abcd"), embed.Callback(),
+                                Control("e-2", nullptr, absl::Now()))
+                  .ok());
+  embed.done.WaitForNotification();
+  EXPECT_EQ(embed.value.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(embed.value.status().message(),
+            "Embed request 'e-2': the deadline passed while queued");
+  EXPECT_TRUE(CallsOf(Call::kPrefill).empty());
 }
 
 TEST_F(SchedulerTest, CancelledWhileGeneratingEndsWithinAStep) {
