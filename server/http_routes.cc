@@ -37,6 +37,18 @@ void ReplyError(HttpExchange& exchange, const absl::Status& status, int http_sta
   ReplyJson(exchange, error.http_status, std::move(error.body));
 }
 
+// A Score or Embed's TextControl: named `request_id`, with the server's
+// default deadline (HTTP carries none), cancelled once the client closed or
+// reset the connection (the server watches it while the exchange is open).
+TextControl ExchangeControl(std::shared_ptr<HttpExchange> exchange, const std::string& request_id,
+                            absl::Time deadline) {
+  TextControl control;
+  control.request_id = request_id;
+  control.deadline = deadline;
+  control.cancelled = [exchange = std::move(exchange)] { return exchange->client_gone(); };
+  return control;
+}
+
 }  // namespace
 
 HttpApi::HttpApi(ModelRegistry* registry, const RequestLimits& limits, RequestObserver* observer,
@@ -219,7 +231,8 @@ void HttpApi::Embeddings(const HttpRequest& request, std::shared_ptr<HttpExchang
         }
         Report(record, absl::OkStatus());
         ReplyJson(*exchange, 200, EmbeddingJson(response, name, base64));
-      });
+      },
+      ExchangeControl(exchange, *id, record.start + limits_.default_deadline));
   if (!submitted.ok()) Fail(record, submitted, *exchange);
 }
 
@@ -251,7 +264,8 @@ void HttpApi::Score(const HttpRequest& request, std::shared_ptr<HttpExchange> ex
         response.set_model_version(version->version());
         Report(record, absl::OkStatus());
         ReplyJson(*exchange, 200, ScoreJson(response, name));
-      });
+      },
+      ExchangeControl(exchange, *id, record.start + limits_.default_deadline));
   if (!submitted.ok()) Fail(record, submitted, *exchange);
 }
 

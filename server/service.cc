@@ -67,6 +67,20 @@ absl::StatusOr<ContinuedInput> ContinuedText(const ModelStateCodec& codec,
   return out;
 }
 
+// A Score or Embed's TextControl: named `request_id`, with the client's
+// deadline (as Generate's), cancelled when gRPC says the call is (the client
+// cancelled or went away). IsCancelled is thread-safe in the callback API,
+// and `context` lives until the reactor finishes, which is after the
+// scheduler's last look (its done callback).
+TextControl UnaryControl(grpc::CallbackServerContext* context, const std::string& request_id,
+                         absl::Time arrival, absl::Duration fallback) {
+  TextControl control;
+  control.request_id = request_id;
+  control.deadline = Deadline(*context, arrival, fallback);
+  control.cancelled = [context] { return context->IsCancelled(); };
+  return control;
+}
+
 }  // namespace
 
 LanguageModelService::LanguageModelService(ModelRegistry* registry, const RequestLimits& limits,
@@ -220,7 +234,8 @@ grpc::ServerUnaryReactor* LanguageModelService::Score(grpc::CallbackServerContex
           response->set_scored_tokens(static_cast<int32_t>(result->logprobs.size()));
         }
         FinishUnary(reactor, record, result.status());
-      });
+      },
+      UnaryControl(context, record.request_id, record.start, limits_.default_deadline));
   if (!submitted.ok()) FinishUnary(reactor, record, submitted);
   return reactor;
 }
@@ -286,7 +301,8 @@ grpc::ServerUnaryReactor* LanguageModelService::Embed(grpc::CallbackServerContex
           }
         }
         FinishUnary(reactor, record, state.status());
-      });
+      },
+      UnaryControl(context, record.request_id, record.start, limits_.default_deadline));
   if (!submitted.ok()) FinishUnary(reactor, record, submitted);
   return reactor;
 }

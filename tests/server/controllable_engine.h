@@ -1,5 +1,6 @@
 // Test helper: an InferenceEngine decorator whose Step can be slowed down
-// (a fixed delay per step) or wedged (blocks until released), to test what
+// (a fixed delay per step) or wedged (blocks until released), and whose
+// Prefill calls pass a gate the test opens one call at a time, to test what
 // the server does around a slow or stuck engine. Thread-safe controls; the
 // engine calls themselves run on the scheduler thread. ControlledServer
 // serves it like TestServer.
@@ -39,6 +40,32 @@ class ControllableEngine final : public InferenceEngine {
       mu.Await(absl::Condition(
           +[](int* n) { return *n > 0; }, &wedged_steps));
     }
+
+    // The Prefill gate: -1 open (the start), else how many more Prefill
+    // calls may pass; the others wait at it.
+    int prefill_budget ABSL_GUARDED_BY(mu) = -1;
+    int prefills_waiting ABSL_GUARDED_BY(mu) = 0;
+    int64_t prefill_tokens ABSL_GUARDED_BY(mu) = 0;  // fed by the calls that passed
+
+    // Closes the gate (0) or opens it (-1).
+    void GatePrefills(int budget) {
+      absl::MutexLock lock(&mu);
+      prefill_budget = budget;
+    }
+    // Lets one more Prefill call through a closed gate.
+    void AllowPrefill() {
+      absl::MutexLock lock(&mu);
+      if (prefill_budget >= 0) ++prefill_budget;
+    }
+    // Waits until a Prefill call waits at the gate.
+    void AwaitPrefillAtGate() {
+      absl::MutexLock lock(&mu);
+      mu.Await(absl::Condition(+[](int* n) { return *n > 0; }, &prefills_waiting));
+    }
+    int64_t PrefillTokens() {
+      absl::MutexLock lock(&mu);
+      return prefill_tokens;
+    }
   };
 
   ControllableEngine(std::unique_ptr<InferenceEngine> inner, std::shared_ptr<Controls> controls)
@@ -66,6 +93,15 @@ class ControllableEngine final : public InferenceEngine {
     return inner_->Step(tokens, states, logprobs);
   }
   absl::Status Prefill(absl::Span<const PrefillItem> items) override {
+    {
+      absl::MutexLock lock(&controls_->mu);
+      ++controls_->prefills_waiting;
+      controls_->mu.Await(
+          absl::Condition(+[](int* budget) { return *budget != 0; }, &controls_->prefill_budget));
+      --controls_->prefills_waiting;
+      if (controls_->prefill_budget > 0) --controls_->prefill_budget;
+      for (const PrefillItem& item : items) controls_->prefill_tokens += item.tokens.size();
+    }
     return inner_->Prefill(items);
   }
 

@@ -1,5 +1,5 @@
 // The HTTP front's transport under stress, over real sockets: a client that
-// disconnects frees its batch slot; 256 concurrent SSE streams complete on
+// disconnects frees its batch slot, and stops its Score's prefill; 256 concurrent SSE streams complete on
 // the front's fixed thread pool; garbage and slow-loris connections do not
 // hurt gRPC clients; the drain answers 503 and lets open streams finish.
 #include <arpa/inet.h>
@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/server/controllable_engine.h"
 #include "tests/server/http_client.h"
 #include "tests/server/test_server.h"
 
@@ -108,6 +109,34 @@ TEST(HttpTransportTest, ClientDisconnectFreesTheSlot) {
                           json{{"model", kModel}, {"prompt", "ABC"}, {"max_tokens", 20},
                                {"temperature", 0}}.dump());
   EXPECT_EQ(r.json()["choices"][0]["text"], g->text);
+}
+
+TEST(HttpTransportTest, ClientDisconnectStopsAScoresPrefill) {
+  ServerOptions o = HttpOptions();
+  o.scheduler.prefill_chunk_tokens = 16;
+  o.scheduler.prefix_cache_bytes = 0;
+  ControlledServer t(o);
+  std::string text;
+  while (text.size() < 4000) text += "HELLOWORLD";  // 250 chunks
+  const int64_t warm_up = t.controls->PrefillTokens();
+  t.controls->GatePrefills(0);
+  const int fd = Connect(t.server->http_port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, PostText("/v1/score", json{{"model", kModel}, {"text", text}}.dump())));
+  t.controls->AwaitPrefillAtGate();  // its first chunk
+  close(fd);
+  // One chunk at a time until the Score is gone (it would take all 250
+  // were the disconnection not seen).
+  ModelScheduler* scheduler = ValueOrDie(t.server->registry()->Find(kModel), "Find")->scheduler();
+  do {
+    t.controls->AllowPrefill();
+  } while (!scheduler->WaitUntilIdle(absl::Now() + absl::Milliseconds(20)));
+  t.controls->GatePrefills(-1);
+  EXPECT_LT(t.controls->PrefillTokens() - warm_up, static_cast<int64_t>(text.size()));
+  // The server goes on.
+  HttpResult r = HttpPost(t.server->http_port(), "/v1/score",
+                          json{{"model", kModel}, {"text", "HELLOWORLD"}}.dump());
+  EXPECT_EQ(r.status, 200) << r.body;
 }
 
 TEST(HttpTransportTest, TwoHundredFiftySixConcurrentStreamsComplete) {

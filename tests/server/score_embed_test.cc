@@ -1,7 +1,14 @@
-// Score, Embed, ListModels and health against the reference engine.
+// Score, Embed, ListModels and health against the reference engine; a
+// cancelled Score stops its prefill.
+#include <string>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "lstmserve/v1/lstmserve.grpc.pb.h"
+#include "tests/server/controllable_engine.h"
 #include "tests/server/test_server.h"
 
 namespace lstmserve::testing {
@@ -61,6 +68,56 @@ TEST(ScoreTest, ContextConditionsWithoutBeingScored) {
   for (int j = 3; j < 6; ++j) {
     EXPECT_NEAR(r->token_logprobs(j - 3), all[(j - 1) * V + ids[j]], 1e-5);
   }
+}
+
+TEST(ScoreTest, ACancelledCallStopsItsPrefillAndTheServerGoesOn) {
+  ServerOptions options = TestOptions();
+  options.scheduler.prefill_chunk_tokens = 16;
+  options.scheduler.prefix_cache_bytes = 0;
+  ControlledServer t(options);
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", t.server->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::LanguageModelService::NewStub(channel);
+  v1::ScoreRequest request;
+  request.set_model(kModel);
+  std::string text;
+  while (text.size() < 4000) text += "HELLOWORLD";  // 250 chunks
+  request.set_text(text);
+
+  const int64_t warm_up = t.controls->PrefillTokens();
+  t.controls->GatePrefills(0);
+  grpc::ClientContext context;
+  v1::ScoreResponse response;
+  absl::Notification done;
+  grpc::Status status;
+  stub->async()->Score(&context, &request, &response, [&](grpc::Status s) {
+    status = std::move(s);
+    done.Notify();
+  });
+  t.controls->AwaitPrefillAtGate();  // its first chunk
+  context.TryCancel();
+  done.WaitForNotification();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  // On the same connection, after the cancellation: the server has read it.
+  grpc::ClientContext list_context;
+  v1::ListModelsResponse models;
+  ASSERT_TRUE(stub->ListModels(&list_context, v1::ListModelsRequest(), &models).ok());
+  // One chunk at a time until the Score is gone (it would take all 250
+  // were the cancellation not seen).
+  ModelScheduler* scheduler = ValueOrDie(t.server->registry()->Find(kModel), "Find")->scheduler();
+  do {
+    t.controls->AllowPrefill();
+  } while (!scheduler->WaitUntilIdle(absl::Now() + absl::Milliseconds(20)));
+  t.controls->GatePrefills(-1);
+  EXPECT_LT(t.controls->PrefillTokens() - warm_up, static_cast<int64_t>(text.size()));
+
+  // The server goes on.
+  v1::ScoreRequest next;
+  next.set_model(kModel);
+  next.set_text("HELLOWORLD");
+  auto r = t.client->Score(next);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->scored_tokens(), 9);
 }
 
 TEST(EmbedTest, EqualsReferenceFinalState) {
