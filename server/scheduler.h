@@ -79,8 +79,9 @@ struct EmbedResult {
 // deadline passed. The scheduler looks while the request is queued and at
 // every prefill chunk boundary, and then ends it (CANCELLED or
 // DEADLINE_EXCEEDED, naming `request_id`) without computing the rest. Plain
-// value; `cancelled` (empty: never) is called on the scheduler thread, never
-// after the request's done callback, and must be cheap and thread-safe.
+// value; `cancelled` (empty: never) is called on the scheduler thread, at
+// times under the scheduler's lock, never after the request's done callback:
+// it must be cheap, thread-safe and must not call into the scheduler.
 struct TextControl {
   std::string request_id;  // names the request in the error
   absl::Time deadline = absl::InfiniteFuture();
