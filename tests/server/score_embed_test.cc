@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "lstmserve/v1/lstmserve.grpc.pb.h"
 #include "tests/server/controllable_engine.h"
+#include "tests/server/http_client.h"
 #include "tests/server/test_server.h"
 
 namespace lstmserve::testing {
@@ -74,6 +75,7 @@ TEST(ScoreTest, ACancelledCallStopsItsPrefillAndTheServerGoesOn) {
   ServerOptions options = TestOptions();
   options.scheduler.prefill_chunk_tokens = 16;
   options.scheduler.prefix_cache_bytes = 0;
+  options.telemetry.metrics_listen = "127.0.0.1:0";
   ControlledServer t(options);
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", t.server->port()),
                                      grpc::InsecureChannelCredentials());
@@ -110,6 +112,11 @@ TEST(ScoreTest, ACancelledCallStopsItsPrefillAndTheServerGoesOn) {
   } while (!scheduler->WaitUntilIdle(absl::Now() + absl::Milliseconds(20)));
   t.controls->GatePrefills(-1);
   EXPECT_LT(t.controls->PrefillTokens() - warm_up, static_cast<int64_t>(text.size()));
+  // Counted as cancelled (recorded before the scheduler went idle).
+  EXPECT_NE(HttpGet(t.server->metrics_port(), "/metrics")
+                .body.find("lstmserve_requests_total{code=\"CANCELLED\",model=\"tiny\",rpc="
+                           "\"Score\",version=\"1\"} 1\n"),
+            std::string::npos);
 
   // The server goes on.
   v1::ScoreRequest next;
