@@ -36,6 +36,8 @@ ABSL_FLAG(std::string, model, "", "Model name.");
 ABSL_FLAG(std::string, prompt, "The ", "Prompt of every request.");
 ABSL_FLAG(int, max_tokens, 128, "Tokens per request.");
 ABSL_FLAG(double, temperature, 1.0, "Sampling temperature (0 = greedy).");
+ABSL_FLAG(int, stream_interval, 0, "GenerateRequest.stream_interval: tokens per message after "
+          "the first (0 = the server's default); inter-token latency is then a message's gap over its tokens.");
 ABSL_FLAG(int, concurrency, 16, "Closed loop: concurrent streams.");
 ABSL_FLAG(double, rate, 0, "Open loop: requests per second (> 0 selects the open loop).");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "How long to send requests.");
@@ -219,6 +221,7 @@ int Run() {
   request.set_prompt(absl::GetFlag(FLAGS_prompt));
   request.set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
   request.set_temperature(static_cast<float>(absl::GetFlag(FLAGS_temperature)));
+  request.set_stream_interval(absl::GetFlag(FLAGS_stream_interval));
   request.set_return_tokens(true);
   CallOptions call;
   call.timeout = absl::GetFlag(FLAGS_timeout);

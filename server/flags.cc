@@ -75,6 +75,11 @@ ABSL_FLAG(int, max_prompt_tokens, kServer.limits.max_prompt_tokens, "Longest pro
 ABSL_FLAG(int, max_tokens_limit, kServer.limits.max_tokens_limit, "Largest GenerateRequest.max_tokens.");
 ABSL_FLAG(int, max_stop_strings, kServer.limits.max_stop_strings, "Most stop strings per request.");
 ABSL_FLAG(int, max_stop_length, kServer.limits.max_stop_length, "Longest stop string in bytes.");
+ABSL_FLAG(int, stream_interval, kServer.limits.stream_interval, "Generate streams: tokens per "
+          "message after the first (which is always sent at once) for requests that do not set "
+          "stream_interval. 1 = every token as it is sampled; more saves the server and the "
+          "client a message (write, read, wake-up) per token at the price of up to interval - 1 "
+          "steps of latency per token.");
 ABSL_FLAG(absl::Duration, default_deadline, kServer.limits.default_deadline, "Deadline of a Generate call "
           "whose client set none (inf: none).");
 ABSL_FLAG(absl::Duration, drain_timeout, kServer.shutdown_grace, "On SIGTERM/SIGINT: readiness "
@@ -232,6 +237,14 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, char** argv) {
   config.server.limits.max_tokens_limit = absl::GetFlag(FLAGS_max_tokens_limit);
   config.server.limits.max_stop_strings = absl::GetFlag(FLAGS_max_stop_strings);
   config.server.limits.max_stop_length = absl::GetFlag(FLAGS_max_stop_length);
+  config.server.limits.stream_interval = absl::GetFlag(FLAGS_stream_interval);
+  if (config.server.limits.stream_interval < 1 ||
+      config.server.limits.stream_interval > config.server.limits.max_tokens_limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--stream-interval ", config.server.limits.stream_interval,
+                     " must be in [1, --max-tokens-limit = ",
+                     config.server.limits.max_tokens_limit, "]"));
+  }
 
   ModelLoadOptions& loading = config.server.loading;
   loading.engine.threads = absl::GetFlag(FLAGS_threads);

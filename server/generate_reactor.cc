@@ -2,25 +2,10 @@
 
 #include <utility>
 
+#include "server/response_merge.h"
 #include "server/status_util.h"
 
 namespace lstmserve {
-namespace {
-
-// Appends `from` to `into`: text concatenates, tokens append, the final
-// fields (set only on the last message) are taken over.
-void Merge(v1::GenerateResponse from, v1::GenerateResponse* into) {
-  into->mutable_text()->append(from.text());
-  for (auto& t : *from.mutable_tokens()) *into->add_tokens() = std::move(t);
-  if (from.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) {
-    into->set_finish_reason(from.finish_reason());
-  }
-  if (from.has_usage()) *into->mutable_usage() = std::move(*from.mutable_usage());
-  if (from.seed() != 0) into->set_seed(from.seed());
-  if (!from.state().empty()) into->set_state(std::move(*from.mutable_state()));
-}
-
-}  // namespace
 
 void GenerateReactor::Submit(std::unique_ptr<GenerationJob> job) {
   if (absl::Status s = scheduler_->SubmitGeneration(std::move(job)); !s.ok()) Reject(s);
@@ -44,7 +29,7 @@ void GenerateReactor::Queue(v1::GenerateResponse message, int tokens) {
     pending_.push_back(std::move(message));
     pending_counts_.push_back(tokens);
   } else {
-    Merge(std::move(message), &pending_.back());
+    MergeResponse(std::move(message), &pending_.back());
     pending_counts_.back() += tokens;
   }
 }

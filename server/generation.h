@@ -31,6 +31,9 @@ struct GenerationSpec {
   // server's warm-up does not, so the metrics count clients' requests).
   bool use_prefix_cache = true;
   int max_tokens = 1;
+  // Tokens per message after the first (GenerateRequest.stream_interval
+  // resolved): >= 1.
+  int stream_interval = 1;
   SamplingParams sampling;  // seed resolved (drawn when the request had none)
   std::vector<std::string> stops;  // non-empty strings
   int top_logprobs = 0;

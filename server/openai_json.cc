@@ -222,6 +222,11 @@ absl::StatusOr<CompletionRequest> ParseCompletionRequest(absl::string_view body)
   int32_t max_tokens = 16;  // OpenAI's default
   RETURN_IF_ERROR(OptionalInt32(object, "max_tokens", &max_tokens));
   r.set_max_tokens(max_tokens);
+  // "stream_interval" (an lstmserve extension, as in GenerateRequest): SSE
+  // events of this many tokens after the first; 0 = the server's default.
+  int32_t stream_interval = 0;
+  RETURN_IF_ERROR(OptionalInt32(object, "stream_interval", &stream_interval));
+  r.set_stream_interval(stream_interval);
   ASSIGN_OR_RETURN(std::optional<float> temperature, OptionalFloat(object, "temperature"));
   if (temperature.has_value()) r.set_temperature(*temperature);
   ASSIGN_OR_RETURN(std::optional<float> top_p, OptionalFloat(object, "top_p"));

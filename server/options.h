@@ -23,6 +23,9 @@ struct RequestLimits {
   int max_stop_strings = 8;      // GenerateRequest.stop entries
   int max_stop_length = 64;      // bytes per stop string
   int max_logprobs = 20;         // GenerateRequest.logprobs
+  // Tokens per message after the first for requests that leave
+  // GenerateRequest.stream_interval at 0 (1 = every token at once).
+  int stream_interval = 1;
   // A Generate call without a client deadline gets this one (from arrival),
   // so a forgotten stream cannot hold a batch slot forever. Infinite: none.
   absl::Duration default_deadline = absl::Minutes(10);

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/response_merge.h"
 #include "server/state_codec.h"
 
 namespace lstmserve {
@@ -111,11 +112,27 @@ void Sequence::Consume(const float* logprobs, int vocab_size, absl::Time now) {
     }
   }
   if (delta.finish_reason() == v1::FINISH_REASON_UNSPECIFIED) {
-    if (!delta.text().empty() || delta.tokens_size() > 0) job_->sink->Send(std::move(delta), 1);
+    Deliver(std::move(delta));
     return;
   }
   const v1::FinishReason reason = delta.finish_reason();
   Finish(reason, absl::OkStatus(), now, std::move(delta));
+}
+
+void Sequence::Deliver(v1::GenerateResponse delta) {
+  ++held_tokens_;
+  if (held_.has_value()) {
+    MergeResponse(std::move(delta), &*held_);
+  } else {
+    held_ = std::move(delta);
+  }
+  // The first token goes at once, later ones when the interval is full.
+  if (generated_ > 1 && held_tokens_ < job_->spec.stream_interval) return;
+  if (!held_->text().empty() || held_->tokens_size() > 0) {
+    job_->sink->Send(std::move(*held_), held_tokens_);
+  }
+  held_.reset();
+  held_tokens_ = 0;
 }
 
 void Sequence::PrefillDone(int tokens, const float* last_logprobs, int vocab_size,
@@ -148,6 +165,12 @@ void Sequence::Finish(v1::FinishReason reason, const absl::Status& status, absl:
     last.set_state(job_->return_state->Encode(
         {job_->spec.tokens_before + static_cast<int64_t>(job_->spec.prompt.size()) + generated_,
          last_token_, state_}));
+  }
+  // Output held for the stream interval goes first, in the same message.
+  if (held_.has_value()) {
+    MergeResponse(std::move(last), &*held_);
+    last = std::move(*held_);
+    held_.reset();
   }
   observer_->OnFinished(reason, status.code(), generated_);
   job_->sink->Close(std::move(last), status);

@@ -1,7 +1,7 @@
 // Sequence: one generation while it is in a scheduler's batch — its LSTM
-// state, how much of its prompt the state holds, its sampler, text assembly
-// and stop matching, and the bookkeeping for the final message. Owned and
-// used only by the scheduler thread; thread-compatible.
+// state, how much of its prompt the state holds, its sampler, text assembly,
+// stop matching and stream interval, and the bookkeeping for the final
+// message. Owned and used only by the scheduler thread; thread-compatible.
 //
 // The prompt reaches the state in one of two ways, which the scheduler picks
 // (ModelScheduler::JoinsThroughSteps): in prefill chunks (PrefillDone), or one
@@ -71,6 +71,10 @@ class Sequence {
   // string), finishes it.
   void Consume(const float* logprobs, int vocab_size, absl::Time now);
   v1::GenerateResponse NewDelta() const;
+  // Sends `delta` (one generated token's output) now, or holds it until
+  // the stream interval is full (GenerationSpec::stream_interval); the
+  // first token is never held.
+  void Deliver(v1::GenerateResponse delta);
   void Finish(v1::FinishReason reason, const absl::Status& status, absl::Time now,
               v1::GenerateResponse last);
   void AddToken(int32_t id, const float* logprobs, int vocab_size, v1::GenerateResponse* delta);
@@ -86,6 +90,10 @@ class Sequence {
   std::optional<absl::Time> first_token_;
   absl::Time last_token_time_;
   int generated_ = 0;
+  // Output not yet sent (stream interval) and the tokens it covers; what is
+  // held when the generation ends goes out with the last message.
+  std::optional<v1::GenerateResponse> held_;
+  int held_tokens_ = 0;
   int32_t last_token_ = 0;
   int prompt_fed_ = 0;
   bool finished_ = false;

@@ -59,6 +59,13 @@ absl::StatusOr<GenerationSpec> ValidateGenerateRequest(const v1::GenerateRequest
                    absl::StrCat("it must be in [1, ", limits.max_tokens_limit, "]"));
   }
   spec.max_tokens = request.max_tokens();
+  if (request.stream_interval() < 0 || request.stream_interval() > limits.max_tokens_limit) {
+    return Invalid("stream_interval", request.stream_interval(),
+                   absl::StrCat("it must be in [0, ", limits.max_tokens_limit,
+                                "] (0 = the server's default, ", limits.stream_interval, ")"));
+  }
+  spec.stream_interval =
+      request.stream_interval() > 0 ? request.stream_interval() : limits.stream_interval;
   if (request.has_temperature()) {
     const float t = request.temperature();
     if (std::isnan(t) || t < 0.0f || std::isinf(t)) {

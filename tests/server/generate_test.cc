@@ -41,6 +41,38 @@ TEST(GenerateTest, TextStreamsIncrementally) {
   EXPECT_EQ(text.size(), 200u);  // one ASCII character per token
 }
 
+TEST(GenerateTest, StreamIntervalGathersTokensAfterTheFirst) {
+  TestServer t;
+  v1::GenerateRequest request = Request("ABC", 50);
+  request.set_temperature(0.0f);
+  const std::string expected = ReferenceGreedy(TinyShape(), "ABC", 50);
+  request.set_stream_interval(8);
+  std::vector<v1::GenerateResponse> messages;
+  ASSERT_TRUE(t.client
+                  ->Generate(request,
+                             [&](const v1::GenerateResponse& r) {
+                               messages.push_back(r);
+                               return true;
+                             })
+                  .ok());
+  ASSERT_GE(messages.size(), 2u);
+  EXPECT_EQ(messages.front().text().size(), 1u);  // the first token at once
+  std::string text;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    text += messages[i].text();
+    // Between the first and the last: whole intervals (one character per
+    // token; several intervals when a write was still in flight).
+    if (i > 0 && i + 1 < messages.size()) {
+      EXPECT_EQ(messages[i].text().size() % 8, 0u) << i << ": " << messages[i].text();
+      EXPECT_FALSE(messages[i].text().empty()) << i;
+    }
+  }
+  EXPECT_EQ(text, expected);
+  // 1 + 49 tokens in messages of 8: at most 1 + 6 + 1 messages.
+  EXPECT_LE(messages.size(), 8u);
+  EXPECT_EQ(messages.back().usage().generated_tokens(), 50);
+}
+
 TEST(GenerateTest, GreedyEqualsReferenceDecode) {
   TestServer t;
   v1::GenerateRequest request = Request("ABCDEFG", 120);

@@ -143,6 +143,13 @@ TEST(HttpApiTest, StreamJoinedEqualsNonStreamedText) {
       JoinCompletion(HttpPost(t.port(), "/v1/completions", request.dump()).body);
   EXPECT_EQ(plain.text, sse.text);
   EXPECT_FALSE(plain.last.contains("usage"));
+  // stream_interval (an lstmserve extension): the same text in fewer events,
+  // the first token still alone.
+  request["stream_interval"] = 16;
+  const SseCompletion gathered =
+      JoinCompletion(HttpPost(t.port(), "/v1/completions", request.dump()).body);
+  EXPECT_EQ(gathered.text, sse.text);
+  EXPECT_LE(gathered.events, 1 + 10 + 1);  // 1 + ceil(149 / 16) + the final event
 }
 
 TEST(HttpApiTest, StopStringEndsWithFinishReasonStop) {
@@ -328,6 +335,8 @@ TEST(HttpApiTest, BadInputsAreOpenAiErrorsNamingTheField) {
       {"logprobs", with("logprobs", 99), 400, "logprobs", "logprobs is 99; it must be in [0, 20]"},
       {"logprobs type", with("logprobs", true), 400, "logprobs", "logprobs must be an integer"},
       {"stream type", with("stream", "yes"), 400, "stream", "stream must be a boolean"},
+      {"stream_interval", with("stream_interval", -2), 400, "stream_interval",
+       "stream_interval is -2; it must be in [0, "},
       {"stream_options type", with("stream_options", {{"include_usage", 1}}), 400,
        "stream_options.include_usage", "stream_options.include_usage must be a boolean"},
       {"echo", with("echo", true), 400, "echo", "echo is true; only false is supported"},

@@ -66,6 +66,16 @@ TEST_F(ValidationTest, MaxTokensErrors) {
   ExpectInvalid(Request("AB", 101), "max_tokens is 101", "[1, 100]");
 }
 
+TEST_F(ValidationTest, StreamIntervalErrors) {
+  v1::GenerateRequest r = Request("AB", 5);
+  r.set_stream_interval(-1);
+  ExpectInvalid(r, "stream_interval is -1", "[0, 100]");
+  r.set_stream_interval(101);
+  ExpectInvalid(r, "stream_interval is 101", "[0, 100]");
+  r.set_stream_interval(100);  // the limit itself is fine
+  EXPECT_TRUE(Generate(r).ok());
+}
+
 TEST_F(ValidationTest, SamplingErrors) {
   v1::GenerateRequest r = Request("AB", 5);
   r.set_temperature(-0.5f);
