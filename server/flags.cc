@@ -80,8 +80,8 @@ ABSL_FLAG(int, stream_interval, kServer.limits.stream_interval, "Generate stream
           "stream_interval. 1 = every token as it is sampled; more saves the server and the "
           "client a message (write, read, wake-up) per token at the price of up to interval - 1 "
           "steps of latency per token.");
-ABSL_FLAG(absl::Duration, default_deadline, kServer.limits.default_deadline, "Deadline of a Generate call "
-          "whose client set none (inf: none).");
+ABSL_FLAG(absl::Duration, default_deadline, kServer.limits.default_deadline, "Deadline of a call "
+          "(Generate, Score, Embed; HTTP requests too) whose client set none (inf: none).");
 ABSL_FLAG(absl::Duration, drain_timeout, kServer.shutdown_grace, "On SIGTERM/SIGINT: readiness "
           "NOT_SERVING and new requests UNAVAILABLE at once; in-flight requests may run this "
           "long before they are ended; then exit 0. Keep below Kubernetes' "
