@@ -1,5 +1,7 @@
 #include "server/model_loader.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <system_error>
@@ -14,13 +16,22 @@
 
 namespace lstmserve {
 
+int UsableCores() {
+  // The CPUs this process may run on (a container's cpuset, taskset), which
+  // OpenMP's default team also follows; hardware_concurrency() counts the
+  // whole machine's.
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 int ThreadsPerModel(const EngineOptions& options, int models) {
   if (options.threads != 0 || models <= 1) return options.threads;
   // Each model's scheduler runs its engine on its own thread, with its own
   // OpenMP team: all cores each would oversubscribe the machine as soon as
   // two models are busy. Split the cores instead.
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(1, cores / models);
+  return std::max(1, UsableCores() / models);
 }
 
 absl::StatusOr<std::unique_ptr<InferenceEngine>> LoadEngine(const std::string& directory,

@@ -39,6 +39,10 @@ struct ModelSpec {
 // busy models never oversubscribe the machine.
 int ThreadsPerModel(const EngineOptions& options, int models);
 
+// The cores this process may use: its CPU affinity (a container's cpuset,
+// taskset), at least 1.
+int UsableCores();
+
 // Loads and validates the package in `directory` and builds its engine with
 // `threads` compute threads. Errors name the directory and say what was
 // wrong (the package loader's message, or the engine's).
