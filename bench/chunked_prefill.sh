@@ -22,7 +22,7 @@ streams="${STREAMS:-32}"
 port=$((52000 + RANDOM % 2000))
 
 summarize() {
-  /usr/bin/python3 -c '
+  "${PYTHON:-python3}" -c '
 import json, sys
 r = json.loads(sys.stdin.read())
 it, gap, lat, sc = r["inter_token"], r["message_gap"], r["latency"], r["score"]

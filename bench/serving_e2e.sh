@@ -7,33 +7,38 @@
 #
 #   bench/serving_e2e.sh PACKAGE [REPEATS] [DURATION]     (default 3 10s)
 # Env: BUILD (build), STREAMS (64), POLICIES ("default passive": OMP_WAIT_POLICY
-# for the engine and the server; "default" leaves it unset).
+# for the engine and the server; "default" leaves it unset), INTERVALS ("1":
+# the server's --stream_interval values to serve with, each against the same
+# engine run), PYTHON (python3; standard library only).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 pkg="$1" reps="${2:-3}" dur="${3:-10s}"
 build="${BUILD:-$root/build}" streams="${STREAMS:-64}"
 for rep in $(seq "$reps"); do
   for policy in ${POLICIES:-default passive}; do
-    if [ "$policy" = default ]; then unset OMP_WAIT_POLICY; else export OMP_WAIT_POLICY="$policy"; fi
-    engine="$("$build/bench/serving_bench" --package "$pkg" --streams "$streams" --engine_only \
+    # The policy reaches the engine and the server, never the client.
+    omp=(); [ "$policy" = default ] || omp=("OMP_WAIT_POLICY=$policy")
+    engine="$(env "${omp[@]}" "$build/bench/serving_bench" --package "$pkg" --streams "$streams" --engine_only \
       --duration "$dur" | awk '/engine alone/ {print $5}')"
-    port=$((20000 + RANDOM % 20000))
-    "$build/server/lstmserve" --model "m=$pkg" --listen "127.0.0.1:$port" --request_log "" \
-      >/dev/null 2>&1 &
-    pid=$!
-    unset OMP_WAIT_POLICY
-    for _ in $(seq 100); do
-      "$build/client/lstmctl" --server "127.0.0.1:$port" health >/dev/null 2>&1 && break
-      sleep 0.1
+    for interval in ${INTERVALS:-1}; do
+      port=$((20000 + RANDOM % 20000))
+      env "${omp[@]}" "$build/server/lstmserve" --model "m=$pkg" --listen "127.0.0.1:$port" --request_log "" \
+        --stream_interval "$interval" >/dev/null 2>&1 &
+      pid=$!
+      for _ in $(seq 100); do
+        "$build/client/lstmctl" --server "127.0.0.1:$port" health >/dev/null 2>&1 && break
+        sleep 0.1
     done
     served="$("$build/client/lstmbench" --server "127.0.0.1:$port" --model m \
       --concurrency "$streams" --max_tokens 256 --temperature 0 --duration "$dur" --json)"
     kill "$pid"; wait "$pid" 2>/dev/null || true
-    ENGINE="$engine" /usr/bin/python3 -c '
+    ENGINE="$engine" "${PYTHON:-python3}" -c '
 import json, os, sys
 r = json.loads(sys.stdin.read()); e = float(os.environ["ENGINE"]); s = r["tokens_per_second"]
-print("rep %s %-8s engine %8.0f tok/s  served %8.0f tok/s  served/engine %.2f  itl p50 %.2f p99 %.2f ms"
-      % (sys.argv[1], sys.argv[2], e, s, s / e, r["inter_token"]["p50_ms"], r["inter_token"]["p99_ms"]))' \
-      "$rep" "$policy" <<<"$served"
+print("rep %s %-8s interval %3s  engine %8.0f tok/s  served %8.0f tok/s  served/engine %.2f  itl p50 %.2f p99 %.2f ms  message gap p50 %.2f ms"
+      % (sys.argv[1], sys.argv[2], sys.argv[3], e, s, s / e, r["inter_token"]["p50_ms"],
+         r["inter_token"]["p99_ms"], r["message_gap"]["p50_ms"]))' \
+      "$rep" "$policy" "$interval" <<<"$served"
+    done
   done
 done

@@ -6,7 +6,7 @@
 #
 #   bench/device/package.sh BUILD_DIR OUT_TARBALL      e.g. build dist/device.tar.xz
 #
-# Tarball layout: bin/ (engine_bench, serving_bench, lstmserve, lstmbench),
+# Tarball layout: bin/ (engine_bench, serving_bench, lstmserve, lstmbench, lstmctl),
 # lib/ (libstdc++, libgcc_s, libgomp, libdnnl, gRPC, protobuf, Abseil, ...),
 # glibc/ (this machine's loader, libc, libm: only for run.sh's fallback where the
 # borrowed machine's glibc is older than the one the kit was built against),
@@ -30,7 +30,7 @@ python="${PYTHON:-/usr/bin/python3}"
 glibc_re='^(libc|libm|libmvec|libpthread|libdl|librt|libresolv|libutil|libanl|libnsl|libBrokenLocale|libnss_[a-z]+|libthread_db|ld-linux-x86-64|linux-vdso)\.so'
 
 required=(bench/engine_bench bench/serving_bench)
-optional=(server/lstmserve client/lstmbench)
+optional=(server/lstmserve client/lstmbench client/lstmctl)
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib"
