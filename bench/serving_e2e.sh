@@ -7,7 +7,8 @@
 #
 #   bench/serving_e2e.sh PACKAGE [REPEATS] [DURATION]     (default 3 10s)
 # Env: BUILD (build), STREAMS (64), POLICIES ("default passive": OMP_WAIT_POLICY
-# for the engine and the server; "default" leaves it unset), INTERVALS ("1":
+# for the engine and the server; "default" leaves it unset; "spinN" sets
+# GOMP_SPINCOUNT=N instead), INTERVALS ("1":
 # the server's --stream_interval values to serve with, each against the same
 # engine run), PYTHON (python3; standard library only).
 set -euo pipefail
@@ -17,7 +18,11 @@ build="${BUILD:-$root/build}" streams="${STREAMS:-64}"
 for rep in $(seq "$reps"); do
   for policy in ${POLICIES:-default passive}; do
     # The policy reaches the engine and the server, never the client.
-    omp=(); [ "$policy" = default ] || omp=("OMP_WAIT_POLICY=$policy")
+    case "$policy" in
+      default) omp=() ;;
+      spin*) omp=("GOMP_SPINCOUNT=${policy#spin}") ;;  # libgomp: spin this long, then sleep
+      *) omp=("OMP_WAIT_POLICY=$policy") ;;
+    esac
     engine="$(env "${omp[@]}" "$build/bench/serving_bench" --package "$pkg" --streams "$streams" --engine_only \
       --duration "$dur" | awk '/engine alone/ {print $5}')"
     for interval in ${INTERVALS:-1}; do

@@ -10,6 +10,7 @@
 
 #include "absl/flags/usage.h"
 #include "server/flags.h"
+#include "server/openmp_env.h"
 #include "server/server.h"
 
 namespace lstmserve {
@@ -70,6 +71,8 @@ int Run(const ServerConfig& config) {
 }  // namespace lstmserve
 
 int main(int argc, char** argv) {
+  // First: may run the program again (same pid) with passive OpenMP waits.
+  lstmserve::PassiveOpenMpWaits(argv);
   absl::SetProgramUsageMessage(
       "Serves stacked-LSTM language models over gRPC (lstmserve.v1.LanguageModelService).\n"
       "  lstmserve --model NAME=DIR [--model NAME2=DIR2] [--listen HOST:PORT] [--engine ...]\n"

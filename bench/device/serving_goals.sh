@@ -14,7 +14,7 @@
 # package are git-ignored, so the call carries them):
 #   carry: ["dist/device.tar.xz", "dist/char3x512"]
 #   OUT=$OUT bash bench/device/serving_goals.sh dist/device.tar.xz dist/char3x512
-# Env: CPUS (cpu0 and a CPU that is not its SMT sibling), REPEATS (3), DURATION (8s), QUICK=1 (1 repeat of 2s: checks the
+# Env: SECTIONS ("1 2 3"), POLICIES ("default", see serving_e2e.sh), INTERVALS ("1 4"), CPUS (cpu0 and a CPU that is not its SMT sibling), REPEATS (3), DURATION (8s), QUICK=1 (1 repeat of 2s: checks the
 # script). Writes $OUT/serving_goals.txt (and prints it).
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -61,10 +61,14 @@ say "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), lo
 say "# cpu0 siblings: $(cat /sys/devices/system/cpu/cpu0/topology/thread_siblings_list 2>/dev/null)"
 say "# repeats $reps, duration $dur; kit: $(head -1 "$kit/MANIFEST" 2>/dev/null)"
 
+sections="${SECTIONS:-1 2 3}"
+if [[ " $sections " == *" 1 "* ]]; then
 say "## 1. 64 streams end to end vs the engine at batch 64 (default threads)"
-BUILD="$shim" POLICIES=default INTERVALS="1 4" timeout 300 \
+BUILD="$shim" POLICIES="${POLICIES:-default}" INTERVALS="${INTERVALS:-1 4}" timeout "${E2E_TIMEOUT:-300}" \
   taskset -c "$cpus" bash "$repo/bench/serving_e2e.sh" "$pkg" "$reps" "$dur" 2>&1 | tee -a "$report"
 
+fi
+if [[ " $sections " == *" 2 "* ]]; then
 say "## 2. 256 streams, demo model, default threads"
 port=$((30000 + RANDOM % 20000))
 taskset -c "$cpus" "$shim/server/lstmserve" --model "shakespeare=$repo/models/shakespeare" \
@@ -86,8 +90,11 @@ print("rep %s  %6.0f tok/s  itl p50 %.2f p99 %.2f ms  p99/p50 %.2f  longest gap 
 done
 kill "$pid"; wait "$pid" 2>/dev/null
 
+fi
+if [[ " $sections " == *" 3 "* ]]; then
 say "## 3. chunked prefill: 32 streams, a 4,000-char Score every second"
 REPEATS="$reps" DURATION="${CHUNK_DURATION:-$dur}" timeout 300 \
   taskset -c "$cpus" bash "$repo/bench/chunked_prefill.sh" "$shim" 0 64 256 2>&1 | tee -a "$report"
+fi
 say "# done $(date -u +%T)"
 rm -rf "$kit" "$shim"

@@ -2,6 +2,7 @@
 // of SIGHUPs while version directories are written in place, removed and
 // published; the process keeps serving, every answer is its version's text,
 // and the last published version ends up serving. Then SIGTERM drains (exit 0).
+// Also: the binary runs with passive OpenMP waits unless told otherwise.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -123,6 +124,61 @@ TEST(RepositorySignalTest, StormOfSighupsWhileFilesChange) {
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n" << log;
+}
+
+// The value of OMP_WAIT_POLICY in the lstmserve started with `env` (extra
+// NAME=VALUE entries over this process's environment minus
+// OMP_WAIT_POLICY), read from /proc/PID/environ once it serves; "" when
+// unset. The pid is the spawned one: the re-exec keeps it.
+std::string ServerWaitPolicy(const std::vector<std::string>& env) {
+  TestRepository repo;
+  repo.Publish("m", 1);
+  const std::string log_path = repo.path() + "/.server.log";
+  std::vector<std::string> args = {LSTMSERVE_SERVER_BINARY, "--model-repository", repo.path(),
+                                   "--engine", "reference", "--listen", "127.0.0.1:0",
+                                   "--request-log", "none"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings = env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string(*e).rfind("OMP_WAIT_POLICY=", 0) != 0) env_strings.push_back(*e);
+  }
+  std::vector<char*> envp;
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, STDERR_FILENO, log_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  EXPECT_EQ(posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), envp.data()), 0);
+  posix_spawn_file_actions_destroy(&files);
+  if (pid == 0) return "spawn failed";
+  const absl::Time deadline = absl::Now() + absl::Seconds(120);
+  while (PortFromLog(log_path) == 0 && absl::Now() < deadline &&
+         waitpid(pid, nullptr, WNOHANG) == 0) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_NE(PortFromLog(log_path), 0) << ReadFile(log_path);
+  const std::string environ_text = ReadFile(absl::StrCat("/proc/", pid, "/environ"));
+  std::string policy;
+  size_t start = 0;
+  for (size_t end; (end = environ_text.find('\0', start)) != std::string::npos; start = end + 1) {
+    const std::string entry = environ_text.substr(start, end - start);
+    if (entry.rfind("OMP_WAIT_POLICY=", 0) == 0) policy = entry.substr(16);
+  }
+  kill(pid, SIGTERM);
+  int status = 0;
+  EXPECT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n"
+                                                             << ReadFile(log_path);
+  return policy;
+}
+
+TEST(OpenMpWaitPolicyTest, PassiveUnlessTheEnvironmentSetsIt) {
+  EXPECT_EQ(ServerWaitPolicy({}), "passive");
+  EXPECT_EQ(ServerWaitPolicy({"OMP_WAIT_POLICY=active"}), "active");
 }
 
 }  // namespace
