@@ -92,12 +92,15 @@ struct SchedulerOptions {
   // prompt delays each running stream's next token by about one chunk's
   // time instead of the whole prompt's. Chunks end at multiples of this
   // size counted from the first token (fixed boundaries a prefix-state
-  // cache can align with). The default, 256: one Prefill call of T tokens
-  // costs about T steps of the recurrence whatever its batch, ~10 ms for
-  // 256 tokens on the demo model on this 2-core machine, under the 25 ms
-  // longest-gap goal, while long enough that the per-call overhead is small
-  // (server/README.md has the measurements). 0 = whole prompts in one call.
-  int prefill_chunk_tokens = 256;
+  // cache can align with). The default, 64: one Prefill call of T tokens
+  // costs about T steps of the recurrence whatever its batch (~10 ms for
+  // 256 tokens on the demo model, 2 cores). Measured on two quiet cores with
+  // a 4,000-token Score every second among 32 streams (server/README.md):
+  // the longest gap between two tokens 16-17 ms with 64, 31-41 ms with 256
+  // (the 25 ms goal), for a Score ~12% slower (p50 344-373 vs 318-326 ms)
+  // and no less throughput. 0 = whole prompts in one call (still cut at
+  // prefix_cache_interval).
+  int prefill_chunk_tokens = 64;
   // Prefix-state cache (server/prefix_cache.h): the most bytes of LSTM
   // states (with their token prefixes) kept per model to start later
   // requests from the longest stored prefix; 0 = off. A state is
@@ -114,7 +117,7 @@ struct SchedulerOptions {
   // multiples of prefill_chunk_tokens), whether the cache is on or off, so a
   // cached state is the one a cold prefill computes (the answer never
   // depends on the cache). Keep it a multiple of prefill_chunk_tokens (the
-  // defaults are equal) to add no chunks.
+  // defaults are) to add no chunks.
   int prefix_cache_interval = 256;
 };
 
