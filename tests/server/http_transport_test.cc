@@ -258,27 +258,36 @@ TEST(HttpTransportTest, GarbageAndSlowLorisDoNotHurtGrpc) {
 TEST(HttpTransportTest, DrainAnswers503AndOpenStreamsFinish) {
   ControlledServer t(HttpOptions());
   const int port = t.server->http_port();
+  // Two idle keep-alive connections, both promised keep-alive before the
+  // drain: `probe` asks until the drain shows, `idle` only afterwards.
+  HttpConnection probe(port);
   HttpConnection idle(port);
-  ASSERT_EQ(idle.Send("GET", "/v1/models", "").status, 200);
+  ASSERT_EQ(probe.Send("GET", "/v1/models", "").status, 200);
+  HttpResult first = idle.Send("GET", "/v1/models", "");
+  ASSERT_EQ(first.status, 200);
+  ASSERT_TRUE(first.keep_alive);
   // A stream in flight when the drain starts, held there (its steps wedged)
-  // until the idle connection has had its answer: a stream that finished
-  // first would let the drain end and close every connection, which is
-  // right, but not what this test is about (it raced before).
-  // The first token comes from the prompt's Prefill, the rest from Steps.
+  // until the idle connection has had its answer, so the drain cannot end
+  // (and close every connection) first. Its first token comes from the
+  // prompt's Prefill, the rest from Steps.
   t.controls->Wedge();
   const int fd = Connect(port);
   ASSERT_TRUE(SendAll(fd, PostText("/v1/completions", Stream("ABC", 300).dump())));
   ASSERT_THAT(ReadUntil(fd, "data: "), ::testing::HasSubstr("data: "));
   t.controls->AwaitWedgedStep();
   std::thread drain([&] { t.server->Shutdown(absl::Seconds(60)); });
-  // The open keep-alive connection is answered 503 once the drain began.
+  // Until the drain shows: a 503, or a 200 that already says Connection:
+  // close (answered as the drain began; then `probe` is rightly closed).
   HttpResult r;
   do {
-    r = idle.Send("GET", "/v1/models", "");
-  } while (r.status == 200);
+    r = probe.Send("GET", "/v1/models", "");
+  } while (r.status == 200 && r.keep_alive);
+  EXPECT_TRUE(r.status == 503 || (r.status == 200 && !r.keep_alive)) << r.status;
+  // The connection promised keep-alive before the drain stays usable during
+  // it and is answered 503 (status 0 would mean it was closed under the
+  // client).
+  r = idle.Send("GET", "/v1/models", "");
   t.controls->Release();
-  // A connection the server promised keep-alive stays usable during the drain
-  // (status 0 would mean it was closed under the client).
   EXPECT_EQ(r.status, 503) << r.body;
   const nlohmann::json body = r.json();
   EXPECT_TRUE(body.is_object() && body.contains("error")) << r.body;
