@@ -12,17 +12,23 @@
 namespace lstmserve::testing {
 namespace {
 
+// Every message of one Generate call, in order (an empty list if it failed).
+std::vector<v1::GenerateResponse> AllMessages(LanguageModelClient& client,
+                                              const v1::GenerateRequest& request) {
+  std::vector<v1::GenerateResponse> messages;
+  const absl::Status status = client.Generate(request, [&](const v1::GenerateResponse& r) {
+    messages.push_back(r);
+    return true;
+  });
+  EXPECT_TRUE(status.ok()) << status;
+  if (!status.ok()) messages.clear();
+  return messages;
+}
+
 TEST(GenerateTest, TextStreamsIncrementally) {
   TestServer t;
   v1::GenerateRequest request = Request("ABC", 200);
-  std::vector<v1::GenerateResponse> messages;
-  ASSERT_TRUE(t.client
-                  ->Generate(request,
-                             [&](const v1::GenerateResponse& r) {
-                               messages.push_back(r);
-                               return true;
-                             })
-                  .ok());
+  const std::vector<v1::GenerateResponse> messages = AllMessages(*t.client, request);
   // Several messages, the first well before the last token.
   ASSERT_GE(messages.size(), 2u);
   // The first token is written as soon as it is sampled.
@@ -47,14 +53,7 @@ TEST(GenerateTest, StreamIntervalGathersTokensAfterTheFirst) {
   request.set_temperature(0.0f);
   const std::string expected = ReferenceGreedy(TinyShape(), "ABC", 50);
   request.set_stream_interval(8);
-  std::vector<v1::GenerateResponse> messages;
-  ASSERT_TRUE(t.client
-                  ->Generate(request,
-                             [&](const v1::GenerateResponse& r) {
-                               messages.push_back(r);
-                               return true;
-                             })
-                  .ok());
+  const std::vector<v1::GenerateResponse> messages = AllMessages(*t.client, request);
   ASSERT_GE(messages.size(), 2u);
   EXPECT_EQ(messages.front().text().size(), 1u);  // the first token at once
   std::string text;

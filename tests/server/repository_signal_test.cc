@@ -38,6 +38,22 @@ std::string ReadFile(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+// Starts `args` (args[0]: the binary) with `envp`, its stderr into
+// `log_path`. Returns its pid, 0 if it could not be started.
+pid_t Spawn(std::vector<std::string> args, const std::string& log_path, char* const* envp) {
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, STDERR_FILENO, log_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), envp) != 0) pid = 0;
+  posix_spawn_file_actions_destroy(&files);
+  return pid;
+}
+
 TEST(RepositorySignalTest, StormOfSighupsWhileFilesChange) {
   TestRepository repo;
   repo.Publish("m", 1);
@@ -50,16 +66,8 @@ TEST(RepositorySignalTest, StormOfSighupsWhileFilesChange) {
                                    "--listen", "127.0.0.1:0",
                                    "--request-log", "none",
                                    "--drain-timeout", "10s"};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, STDERR_FILENO, log_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&files);
+  const pid_t pid = Spawn(args, log_path, environ);
+  ASSERT_NE(pid, 0) << "posix_spawn failed";
 
   int port = 0;
   const absl::Time deadline = absl::Now() + absl::Seconds(120);
@@ -137,9 +145,6 @@ std::string ServerWaitPolicy(const std::vector<std::string>& env) {
   std::vector<std::string> args = {LSTMSERVE_SERVER_BINARY, "--model-repository", repo.path(),
                                    "--engine", "reference", "--listen", "127.0.0.1:0",
                                    "--request-log", "none"};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
   std::vector<std::string> env_strings = env;
   for (char** e = environ; *e != nullptr; ++e) {
     if (std::string(*e).rfind("OMP_WAIT_POLICY=", 0) != 0) env_strings.push_back(*e);
@@ -147,13 +152,8 @@ std::string ServerWaitPolicy(const std::vector<std::string>& env) {
   std::vector<char*> envp;
   for (std::string& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, STDERR_FILENO, log_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  EXPECT_EQ(posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), envp.data()), 0);
-  posix_spawn_file_actions_destroy(&files);
+  const pid_t pid = Spawn(args, log_path, envp.data());
+  EXPECT_NE(pid, 0) << "posix_spawn failed";
   if (pid == 0) return "spawn failed";
   const absl::Time deadline = absl::Now() + absl::Seconds(120);
   while (PortFromLog(log_path) == 0 && absl::Now() < deadline &&
